@@ -1,0 +1,165 @@
+"""The etcd store every service keeps its durable state in.
+
+Keys live under ``/dockyard/v1/<kind>/<id>``; callers pass the part after the
+prefix. Writes that must not race use :meth:`Store.put_if` (compare on
+``mod_revision``) or :meth:`Store.create` (compare on absence).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import aetcd
+import aetcd.exceptions
+
+from services.common.errors import Unavailable
+
+KEY_PREFIX = "/dockyard/v1/"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One stored value with the revision it was last written at."""
+
+    key: str
+    value: bytes
+    mod_revision: int
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """A change under a watched prefix: ``value`` is None for a delete."""
+
+    key: str
+    value: bytes | None
+    mod_revision: int
+
+
+def _full(key: str) -> bytes:
+    return (KEY_PREFIX + key.lstrip("/")).encode()
+
+
+def _short(key: bytes) -> str:
+    return key.decode()[len(KEY_PREFIX) :]
+
+
+def parse_endpoint(endpoint: str) -> tuple[str, int]:
+    """``http://127.0.0.1:2379`` → ``("127.0.0.1", 2379)``."""
+    parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
+    if not parts.hostname or not parts.port:
+        raise ValueError(f"invalid etcd endpoint {endpoint!r}: expected http://host:port")
+    return parts.hostname, parts.port
+
+
+class Store:
+    """An asyncio handle on etcd, confined to Dockyard's key prefix."""
+
+    def __init__(self, endpoints: Sequence[str], *, timeout: float = 5.0) -> None:
+        if not endpoints:
+            raise ValueError("at least one etcd endpoint is needed")
+        self._endpoints = list(endpoints)
+        self._timeout = timeout
+        self._client: aetcd.Client | None = None
+
+    async def connect(self) -> None:
+        """Connect to the first endpoint that answers a status call."""
+        errors = []
+        for endpoint in self._endpoints:
+            host, port = parse_endpoint(endpoint)
+            client = aetcd.Client(host=host, port=port, timeout=self._timeout)
+            try:
+                await client.status()
+            except (aetcd.exceptions.ClientError, OSError) as exc:
+                errors.append(f"{endpoint}: {exc}")
+                await client.close()
+                continue
+            self._client = client
+            return
+        raise Unavailable("etcd is unreachable: " + "; ".join(errors))
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    @property
+    def client(self) -> aetcd.Client:
+        if self._client is None:
+            raise Unavailable("etcd store is not connected")
+        return self._client
+
+    async def version(self) -> str:
+        """The etcd server's version, e.g. ``3.4.23``."""
+        status = await self.client.status()
+        return str(status.version)
+
+    async def get(self, key: str) -> Entry | None:
+        result = await self.client.get(_full(key))
+        if result is None:
+            return None
+        return Entry(key, result.value, result.mod_revision)
+
+    async def get_prefix(self, prefix: str) -> list[Entry]:
+        results = await self.client.get_prefix(_full(prefix))
+        return [Entry(_short(r.key), r.value, r.mod_revision) for r in results]
+
+    async def count_prefix(self, prefix: str) -> int:
+        results = await self.client.get_prefix(_full(prefix), keys_only=True)
+        return len(list(results))
+
+    async def put(self, key: str, value: bytes, *, lease: Any = None) -> None:
+        await self.client.put(_full(key), value, lease=lease)
+
+    async def delete(self, key: str) -> bool:
+        """Delete ``key``; True when it existed."""
+        return bool(await self.client.delete(_full(key)))
+
+    async def create(self, key: str, value: bytes) -> bool:
+        """Write ``key`` only if it does not exist; False when it already did."""
+        full = _full(key)
+        tx = self.client.transactions
+        succeeded, _ = await self.client.transaction(
+            compare=[tx.create(full) == 0],
+            success=[tx.put(full, value)],
+            failure=[],
+        )
+        return bool(succeeded)
+
+    async def put_if(self, key: str, value: bytes, mod_revision: int) -> bool:
+        """Write ``key`` only if it is still at ``mod_revision``; False if it moved on."""
+        full = _full(key)
+        tx = self.client.transactions
+        succeeded, _ = await self.client.transaction(
+            compare=[tx.mod(full) == mod_revision],
+            success=[tx.put(full, value)],
+            failure=[],
+        )
+        return bool(succeeded)
+
+    async def grant_lease(self, ttl_seconds: int) -> Any:
+        """A lease that expires ``ttl_seconds`` after its last refresh."""
+        return await self.client.lease(ttl_seconds)
+
+    @contextlib.asynccontextmanager
+    async def watch_prefix(
+        self, prefix: str, *, start_revision: int | None = None
+    ) -> AsyncIterator[AsyncIterator[WatchEvent]]:
+        """Yield an iterator of changes under ``prefix``; the watch ends on exit."""
+        watch = await self.client.watch_prefix(_full(prefix), start_revision=start_revision)
+
+        async def events() -> AsyncIterator[WatchEvent]:
+            async for event in watch:
+                kv = event.kv
+                deleted = event.kind == aetcd.rtypes.EventKind.DELETE
+                yield WatchEvent(_short(kv.key), None if deleted else kv.value, kv.mod_revision)
+
+        try:
+            yield events()
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(watch.cancel(), 2)

@@ -1,0 +1,31 @@
+"""Client-side helpers shared by the typed service clients."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import grpc
+
+from services.common.errors import DockyardError
+from services.common.grpc_errors import error_from_rpc
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 5.0
+
+
+def open_channel(target: str) -> grpc.aio.Channel:
+    """An insecure channel to a service on a unix socket (``unix:/path``) or TCP."""
+    return grpc.aio.insecure_channel(target)
+
+
+async def call(rpc: Callable[[], Awaitable[T]]) -> T:
+    """Run one RPC, turning its failure into the typed error the service raised."""
+    try:
+        return await rpc()
+    except grpc.aio.AioRpcError as exc:
+        raise error_from_rpc(exc) from None
+
+
+__all__ = ["DEFAULT_TIMEOUT", "DockyardError", "call", "open_channel"]

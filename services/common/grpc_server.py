@@ -1,0 +1,143 @@
+"""Bootstrap shared by every gRPC service: one call turns a servicer into a daemon.
+
+:func:`run_service` loads the effective configuration, connects to etcd,
+serves on the service's unix socket with the standard health service, server
+reflection and the error interceptor, reports SERVING, and on SIGTERM reports
+NOT_SERVING and drains in-flight calls before exiting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from services.common.config import DaemonConfig, load_runtime_config
+from services.common.errors import DockyardError, Unavailable
+from services.common.etcd_store import Store
+from services.common.grpc_errors import ErrorInterceptor
+from services.common.logs import setup_logging
+from services.common.paths import ClusterPaths
+
+log = logging.getLogger(__name__)
+
+DRAIN_SECONDS = 5.0
+ETCD_CONNECT_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class ServiceContext:
+    """What a service's servicers are built from."""
+
+    name: str
+    config: DaemonConfig
+    paths: ClusterPaths
+    store: Store
+
+
+Registrar = Callable[[grpc.aio.Server, ServiceContext], Awaitable[Sequence[str]]]
+"""Adds a service's servicers to the server; returns their full service names."""
+
+
+async def connect_store(config: DaemonConfig, deadline_seconds: float) -> Store:
+    """Connect to etcd, retrying while it starts (the launcher starts it in parallel)."""
+    deadline = time.monotonic() + deadline_seconds
+    delay = 0.05
+    while True:
+        store = Store(config.etcd_endpoints)
+        try:
+            await store.connect()
+            return store
+        except Unavailable:
+            if time.monotonic() + delay > deadline:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
+def _claim_socket(path: Path) -> None:
+    """Remove a stale socket file; refuse when a live server still answers on it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        path.unlink(missing_ok=True)
+        return
+    finally:
+        probe.close()
+    raise Unavailable(f"{path} is in use by a running server")
+
+
+async def serve(name: str, config: DaemonConfig, register: Registrar) -> None:
+    """Serve ``name`` until SIGTERM or SIGINT, then drain and return."""
+    paths = ClusterPaths(Path(config.data_root), Path(config.exec_root))
+    store = await connect_store(config, ETCD_CONNECT_SECONDS)
+    server = grpc.aio.server(interceptors=[ErrorInterceptor()])
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    try:
+        context = ServiceContext(name=name, config=config, paths=paths, store=store)
+        service_names = list(await register(server, context))
+        reflection.enable_server_reflection(
+            [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+        )
+        socket_path = paths.service_socket(name)
+        _claim_socket(socket_path)
+        server.add_insecure_port(f"unix:{socket_path}")
+        await server.start()
+        socket_path.chmod(0o660)
+        for service in ["", *service_names]:
+            await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving", extra={"socket": str(socket_path), "pid": os.getpid()})
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+
+        log.info("draining", extra={"grace_seconds": DRAIN_SECONDS})
+        await health_servicer.enter_graceful_shutdown()
+        await server.stop(DRAIN_SECONDS)
+    finally:
+        with contextlib.suppress(Exception):
+            await server.stop(None)
+        await store.close()
+    log.info("stopped")
+
+
+def run_service(name: str, register: Registrar, argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m services.<name> --config <path>``; returns the exit code."""
+    parser = argparse.ArgumentParser(prog=f"python -m services.{name}")
+    parser.add_argument("--config", required=True, type=Path,
+                        help="effective configuration written by `dockyard up` (daemon.json form)")
+    args = parser.parse_args(argv)
+    setup_logging(name)
+    try:
+        config = load_runtime_config(args.config)
+        setup_logging(name, "debug" if config.debug else config.log_level)
+        asyncio.run(serve(name, config, register))
+    except DockyardError as exc:
+        log.error("cannot start: %s", exc.message)
+        return 1
+    finally:
+        if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+    return 0

@@ -1,0 +1,50 @@
+"""Typed errors ↔ gRPC status codes: one mapping, both directions."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from services.common import errors
+from services.common.grpc_errors import error_from_rpc, status_code_for
+
+
+class _FakeRpcError(grpc.aio.AioRpcError):
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details)
+
+
+@pytest.mark.parametrize(
+    ("kind", "code"),
+    [
+        (errors.NotFound, grpc.StatusCode.NOT_FOUND),
+        (errors.Conflict, grpc.StatusCode.ALREADY_EXISTS),
+        (errors.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
+        (errors.NotModified, grpc.StatusCode.FAILED_PRECONDITION),
+        (errors.Forbidden, grpc.StatusCode.PERMISSION_DENIED),
+        (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
+        (errors.Internal, grpc.StatusCode.INTERNAL),
+    ],
+)
+def test_each_kind_round_trips(kind: type[errors.DockyardError], code: grpc.StatusCode) -> None:
+    assert status_code_for(kind("x")) == code
+    back = error_from_rpc(_FakeRpcError(code, "no such image: busybox"))
+    assert type(back) is kind
+    assert back.message == "no such image: busybox"
+
+
+def test_subclasses_keep_their_parent_code() -> None:
+    class NoSuchContainer(errors.NotFound):
+        pass
+
+    assert status_code_for(NoSuchContainer("gone")) == grpc.StatusCode.NOT_FOUND
+
+
+def test_unexpected_exceptions_are_internal() -> None:
+    assert status_code_for(KeyError("k")) == grpc.StatusCode.INTERNAL
+
+
+def test_unreachable_service_is_unavailable() -> None:
+    back = error_from_rpc(_FakeRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, ""))
+    assert isinstance(back, errors.Unavailable)
+    assert back.message == "deadline_exceeded"
