@@ -221,11 +221,16 @@ def _parse_services(value: Any) -> dict[str, Any]:
             raise InvalidArgument(
                 f"invalid services entry {name!r}: expected one of {', '.join(SERVICE_NAMES)}"
             )
-        unknown = set(_as_object(f"services.{name}", settings)) - {"address"}
+        entry = _as_object(f"services.{name}", settings)
+        unknown = set(entry) - {"address"}
         if unknown:
             raise InvalidArgument(
                 f"invalid services.{name}: unknown setting {', '.join(sorted(unknown))}"
             )
+        if "address" in entry:
+            from services.common.endpoints import check_address
+
+            check_address(name, _as_str(f"services.{name}.address", entry["address"]))
     return services
 
 

@@ -25,6 +25,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.common.config import DaemonConfig, load_runtime_config
+from services.common.endpoints import service_address, unix_socket_path
 from services.common.errors import DockyardError, Unavailable
 from services.common.etcd_store import Store
 from services.common.grpc_errors import ErrorInterceptor
@@ -96,14 +97,22 @@ async def serve(name: str, config: DaemonConfig, register: Registrar) -> None:
         reflection.enable_server_reflection(
             [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
         )
-        socket_path = paths.service_socket(name)
-        _claim_socket(socket_path)
-        server.add_insecure_port(f"unix:{socket_path}")
+        address = service_address(config, name)
+        socket_path = unix_socket_path(address)
+        if socket_path is not None:
+            _claim_socket(socket_path)
+        try:
+            bound = server.add_insecure_port(address)
+        except RuntimeError:  # grpc raises it when the address is taken
+            bound = 0
+        if bound == 0:
+            raise Unavailable(f"cannot listen on {address}: address in use or not permitted")
         await server.start()
-        socket_path.chmod(0o660)
+        if socket_path is not None:
+            socket_path.chmod(0o660)
         for service in ["", *service_names]:
             await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
-        log.info("serving", extra={"socket": str(socket_path), "pid": os.getpid()})
+        log.info("serving", extra={"address": address, "pid": os.getpid()})
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -29,7 +29,7 @@ from services.common.paths import SERVICE_NAMES, ClusterPaths
 from services.execd.client import RuntimeClient
 from services.imaged.client import ImagesClient
 from services.netd.client import NetworksClient
-from tests.support.etcd import running_etcd
+from tests.support.etcd import free_port, running_etcd
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root and real parts")
 
@@ -188,3 +188,70 @@ async def test_interceptor_maps_typed_errors(error_server: str) -> None:
         assert received == [b"first"]
         assert conflict.value.code() == grpc.StatusCode.ALREADY_EXISTS
         assert conflict.value.details() == "name is taken"
+
+
+# --- where a service listens -----------------------------------------------------------
+
+def _start(name: str, config: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", f"services.{name}", "--config", str(config)],
+        stderr=subprocess.PIPE,
+    )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_service_listens_on_a_configured_loopback_port(tmp_path: Path) -> None:
+    port = free_port()
+    with running_etcd() as etcd_url:
+        config = tmp_path / "config.json"
+        config.write_text(json.dumps({
+            "data-root": str(tmp_path / "d"), "exec-root": str(tmp_path / "e"),
+            "etcd-endpoints": [etcd_url],
+            "services": {"netd": {"address": f"127.0.0.1:{port}"}},
+        }))
+        proc = _start("netd", config)
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                grpc.channel_ready_future(channel).result(timeout=15)
+                reply = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service="dockyard.netd.v1.Networks"), timeout=5
+                )
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+            assert not (tmp_path / "e/services/netd.sock").exists()
+        finally:
+            _stop(proc)
+
+
+def test_second_instance_on_a_live_socket_refuses(cluster_paths: ClusterPaths) -> None:
+    proc = _start("netd", cluster_paths.exec_root / "config.json")
+    try:
+        _, stderr = proc.communicate(timeout=20)
+    finally:
+        _stop(proc)
+    assert proc.returncode == 1
+    assert b"is in use by a running server" in stderr
+    # The first instance still answers.
+    with grpc.insecure_channel(cluster_paths.service_target("netd")) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=5)
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_bad_config_is_a_one_line_error(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"no-such-key": 1}))
+    proc = _start("imaged", config)
+    _, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 1
+    lines = stderr.decode().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "don't match any configuration option: no-such-key" in lines[0]
