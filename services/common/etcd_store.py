@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -163,3 +164,21 @@ class Store:
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(watch.cancel(), 2)
+
+
+async def connect_store(endpoints: Sequence[str], deadline_seconds: float) -> Store:
+    """Connect to etcd, retrying while it starts (the launcher starts it in parallel)."""
+    if not endpoints:
+        raise Unavailable("no etcd endpoints configured (etcd-endpoints is empty)")
+    deadline = time.monotonic() + deadline_seconds
+    delay = 0.05
+    while True:
+        store = Store(endpoints)
+        try:
+            await store.connect()
+            return store
+        except Unavailable:
+            if time.monotonic() + delay > deadline:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)

@@ -15,7 +15,6 @@ import logging
 import os
 import signal
 import socket
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from grpc_reflection.v1alpha import reflection
 from services.common.config import DaemonConfig, load_runtime_config
 from services.common.endpoints import service_address, unix_socket_path
 from services.common.errors import DockyardError, Unavailable
-from services.common.etcd_store import Store
+from services.common.etcd_store import Store, connect_store
 from services.common.grpc_errors import ErrorInterceptor
 from services.common.logs import setup_logging
 from services.common.paths import ClusterPaths
@@ -52,22 +51,6 @@ Registrar = Callable[[grpc.aio.Server, ServiceContext], Awaitable[Sequence[str]]
 """Adds a service's servicers to the server; returns their full service names."""
 
 
-async def connect_store(config: DaemonConfig, deadline_seconds: float) -> Store:
-    """Connect to etcd, retrying while it starts (the launcher starts it in parallel)."""
-    deadline = time.monotonic() + deadline_seconds
-    delay = 0.05
-    while True:
-        store = Store(config.etcd_endpoints)
-        try:
-            await store.connect()
-            return store
-        except Unavailable:
-            if time.monotonic() + delay > deadline:
-                raise
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.5)
-
-
 def _claim_socket(path: Path) -> None:
     """Remove a stale socket file; refuse when a live server still answers on it."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,7 +70,7 @@ def _claim_socket(path: Path) -> None:
 async def serve(name: str, config: DaemonConfig, register: Registrar) -> None:
     """Serve ``name`` until SIGTERM or SIGINT, then drain and return."""
     paths = ClusterPaths(Path(config.data_root), Path(config.exec_root))
-    store = await connect_store(config, ETCD_CONNECT_SECONDS)
+    store = await connect_store(config.etcd_endpoints, ETCD_CONNECT_SECONDS)
     server = grpc.aio.server(interceptors=[ErrorInterceptor()])
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
