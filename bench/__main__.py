@@ -35,6 +35,8 @@ class Findings:
     startup_s: list[float] = field(default_factory=list)
     rss_kib: list[int] = field(default_factory=list)
     rss_by_component: list[dict[str, int]] = field(default_factory=list)
+    pss_kib: list[int] = field(default_factory=list)
+    pss_by_component: list[dict[str, int]] = field(default_factory=list)
     api: dict[str, list[LatencySummary]] = field(default_factory=dict)
     dockerd_api: dict[str, list[LatencySummary]] = field(default_factory=dict)
 
@@ -72,6 +74,8 @@ def record_memory(exec_root: Path, findings: Findings) -> None:
     mem = memory.sample(memory.labelled_pids(status_json(exec_root)))
     findings.rss_kib.append(mem.total_kib)
     findings.rss_by_component.append(mem.by_component)
+    findings.pss_kib.append(mem.total_pss_kib)
+    findings.pss_by_component.append(mem.pss_by_component)
 
 
 async def own_cluster_round(args: argparse.Namespace, findings: Findings) -> None:
@@ -129,6 +133,8 @@ def build_rows(findings: Findings) -> list[Row]:
     if findings.rss_kib:
         rows.append(Row("idle RSS, all processes + etcd", "MiB",
                         median([float(k) for k in findings.rss_kib]) / 1024))
+        rows.append(Row("idle PSS, all processes + etcd", "MiB",
+                        median([float(k) for k in findings.pss_kib]) / 1024))
     return rows
 
 
@@ -142,6 +148,7 @@ def details(args: argparse.Namespace, findings: Findings) -> dict[str, Any]:
                     "cpus": os.cpu_count()},
         "startup_s": findings.startup_s,
         "rss_kib_by_component": findings.rss_by_component,
+        "pss_kib_by_component": findings.pss_by_component,
         "api": {p: [s.to_json() for s in v] for p, v in findings.api.items()},
         "dockerd_api": {p: [s.to_json() for s in v] for p, v in findings.dockerd_api.items()},
     }

@@ -73,15 +73,36 @@ def rss_kib(pid: int, proc: Path = PROC) -> int:
     return 0
 
 
+def pss_kib(pid: int, proc: Path = PROC) -> int:
+    """Proportional set size of ``pid`` in KiB: shared pages split among their users.
+
+    Summing RSS counts the shared libraries (grpc's core alone is ~20 MiB) once per
+    process; summing PSS gives what the cluster really costs the machine.
+    """
+    try:
+        rollup = (proc / str(pid) / "smaps_rollup").read_text()
+    except OSError:
+        return 0
+    for line in rollup.splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return 0
+
+
 @dataclass(frozen=True)
 class MemorySample:
-    """RSS of each labelled process including its descendants, in KiB."""
+    """RSS and PSS of each labelled process including its descendants, in KiB."""
 
     by_component: dict[str, int]
+    pss_by_component: dict[str, int]
 
     @property
     def total_kib(self) -> int:
         return sum(self.by_component.values())
+
+    @property
+    def total_pss_kib(self) -> int:
+        return sum(self.pss_by_component.values())
 
 
 def sample(pids: Mapping[str, int], proc: Path = PROC) -> MemorySample:
@@ -89,9 +110,12 @@ def sample(pids: Mapping[str, int], proc: Path = PROC) -> MemorySample:
     children = children_by_parent(proc)
     counted: set[int] = set()
     by_component: dict[str, int] = {}
+    pss_by_component: dict[str, int] = {}
     # Components first, the launcher last: its descendants include them all.
     for label, pid in sorted(pids.items(), key=lambda item: item[0] == "launcher"):
         tree = with_descendants([pid], children) - counted
         counted |= tree
-        by_component[label] = sum(rss_kib(p, proc) for p in tree if p != os.getpid())
-    return MemorySample(by_component=by_component)
+        mine = [p for p in tree if p != os.getpid()]
+        by_component[label] = sum(rss_kib(p, proc) for p in mine)
+        pss_by_component[label] = sum(pss_kib(p, proc) for p in mine)
+    return MemorySample(by_component=by_component, pss_by_component=pss_by_component)

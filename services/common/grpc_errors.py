@@ -8,6 +8,7 @@ also counts calls and times them for Prometheus.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -123,57 +124,41 @@ async def _abort(context: Context, exc: BaseException, method: str) -> None:
     await context.abort(code, message)
 
 
+@contextlib.asynccontextmanager
+async def _handled(context: Context, service: str, method: str) -> AsyncIterator[None]:
+    """Abort the call with the status a raised error maps to; count and time it."""
+    start = time.perf_counter()
+    code = grpc.StatusCode.OK
+    try:
+        yield
+    except grpc.aio.AbortError:
+        # The handler aborted with a status of its own: let it through untouched.
+        code = context.code() or grpc.StatusCode.UNKNOWN
+        raise
+    except Exception as exc:
+        code = status_code_for(exc)
+        await _abort(context, exc, method)
+    finally:
+        RPC_CALLS.labels(service, method, code.name).inc()
+        RPC_LATENCY.labels(service, method).observe(time.perf_counter() - start)
+
+
 def _wrap_unary(
     behaviour: Callable[[Any, Context], Awaitable[Any]], service: str, method: str
 ) -> Callable[[Any, Context], Awaitable[Any]]:
     async def handle(request: Any, context: Context) -> Any:
-        start = time.perf_counter()
-        code = grpc.StatusCode.OK
-        try:
+        async with _handled(context, service, method):
             return await behaviour(request, context)
-        except errors.DockyardError as exc:
-            code = status_code_for(exc)
-            await _abort(context, exc, method)
-        except Exception as exc:
-            if _is_abort(exc):
-                code = context.code() or grpc.StatusCode.UNKNOWN
-                raise
-            code = grpc.StatusCode.INTERNAL
-            await _abort(context, exc, method)
-        finally:
-            RPC_CALLS.labels(service, method, code.name).inc()
-            RPC_LATENCY.labels(service, method).observe(time.perf_counter() - start)
 
     return handle
 
 
 def _wrap_stream(
-    behaviour: Callable[[Any, Context], AsyncIterator[Any]],
-    service: str,
-    method: str,
+    behaviour: Callable[[Any, Context], AsyncIterator[Any]], service: str, method: str
 ) -> Callable[[Any, Context], AsyncIterator[Any]]:
     async def handle(request: Any, context: Context) -> AsyncIterator[Any]:
-        start = time.perf_counter()
-        code = grpc.StatusCode.OK
-        try:
+        async with _handled(context, service, method):
             async for response in behaviour(request, context):
                 yield response
-        except errors.DockyardError as exc:
-            code = status_code_for(exc)
-            await _abort(context, exc, method)
-        except Exception as exc:
-            if _is_abort(exc):
-                code = context.code() or grpc.StatusCode.UNKNOWN
-                raise
-            code = grpc.StatusCode.INTERNAL
-            await _abort(context, exc, method)
-        finally:
-            RPC_CALLS.labels(service, method, code.name).inc()
-            RPC_LATENCY.labels(service, method).observe(time.perf_counter() - start)
 
     return handle
-
-
-def _is_abort(exc: BaseException) -> bool:
-    # context.abort() raises grpc.aio.AbortError; let it through untouched.
-    return isinstance(exc, grpc.aio.AbortError)
