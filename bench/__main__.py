@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import memory
+from bench import cgroups, memory
 from bench.api_latency import Endpoint, measure
 from bench.report import Row, render_table, write_results
 from bench.startup import BenchCluster, LauncherError, status_json
@@ -162,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
     rows = build_rows(findings)
+    if os.geteuid() == 0:  # cgroupd's hot paths on the real cgroupfs (bench/cgroups.py)
+        rows += cgroups.measure()
     print(render_table(rows))
     path = write_results(args.results_dir, rows, details(args, findings))
     print(f"\nresults written to {path}")

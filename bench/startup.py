@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.api_latency import Endpoint, wait_for_ping
+from tests.support.netclean import remove_cluster_network, unique_network_settings
 
 
 class LauncherError(RuntimeError):
@@ -53,10 +54,15 @@ class BenchCluster:
     def create(cls) -> BenchCluster:
         root = Path(tempfile.mkdtemp(prefix="dockyard-bench-"))
         cluster = cls(root)
-        # An empty daemon.json of our own: the host's /etc/dockyard/daemon.json
-        # must not leak into the measurement.
-        cluster.config_file.write_text("{}\n")
+        # A daemon.json of our own: the host's /etc/dockyard/daemon.json must not
+        # leak into the measurement, and the bench cluster's bridge and chains must
+        # not clash with a cluster already running on the host (dockyard0).
+        cluster.config_file.write_text(json.dumps(unique_network_settings()) + "\n")
         return cluster
+
+    @property
+    def chain_prefix(self) -> str:
+        return str(json.loads(self.config_file.read_text())["iptables-chain-prefix"])
 
     def up_args(self) -> list[str]:
         return launcher_command(
@@ -90,6 +96,9 @@ class BenchCluster:
         result = _run(launcher_command("down", "--exec-root", str(self.exec_root)))
         if result[0] != 0:
             raise LauncherError(f"dockyard down failed; leaving {self.root}: {result[1]}")
+        # The default bridge outlives the cluster (as docker0 does); a bench
+        # cluster is throwaway, so its links and chains go with it.
+        remove_cluster_network(self.chain_prefix)
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,8 +22,19 @@ from services.common.endpoints import service_address
 from services.common.etcd_store import Entry, connect_store
 from services.common.grpc_client import open_channel
 from services.execd.client import RuntimeInfo
+from services.imaged.models import (
+    DeleteItem,
+    Filters,
+    HistoryEntry,
+    ImageDetails,
+    ImageSummary,
+    ImportOptions,
+    PruneResult,
+)
 from services.imaged.storeinfo import StoreInfo
 from services.netd.hostinfo import NetworkInfo
+from services.netd.models import Filters as NetworkFilters
+from services.netd.models import Network, NetworkSpec
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +52,26 @@ class KeyValueStore(Protocol):
 
 class ImageStoreBackend(Protocol):
     async def get_store_info(self) -> StoreInfo: ...
+    async def import_image(self, options: ImportOptions, chunks: AsyncIterable[bytes]) -> str: ...
+    async def list_images(
+        self, filters: Filters | None = None, all_images: bool = False
+    ) -> list[ImageSummary]: ...
+    async def inspect_image(self, name: str) -> ImageDetails: ...
+    async def image_history(self, name: str) -> list[HistoryEntry]: ...
+    async def tag_image(self, source: str, repo: str, tag: str) -> None: ...
+    async def remove_image(
+        self, name: str, *, force: bool = False, no_prune: bool = False
+    ) -> tuple[DeleteItem, ...]: ...
+    async def prune_images(self, filters: Filters | None = None) -> PruneResult: ...
 
 
 class NetworkBackend(Protocol):
     async def get_network_info(self) -> NetworkInfo: ...
+    async def create_network(self, spec: NetworkSpec) -> Network: ...
+    async def inspect_network(self, ref: str) -> Network: ...
+    async def list_networks(self, filters: NetworkFilters | None = None) -> list[Network]: ...
+    async def remove_network(self, ref: str) -> None: ...
+    async def prune_networks(self, filters: NetworkFilters | None = None) -> list[str]: ...
 
 
 class CgroupBackend(Protocol):

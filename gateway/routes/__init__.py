@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.routes import system
+from gateway.routes import images, networks, system
 from gateway.routing import Route
 
-ALL_ROUTES: tuple[Route, ...] = (*system.ROUTES,)
+ALL_ROUTES: tuple[Route, ...] = (*system.ROUTES, *images.ROUTES, *networks.ROUTES)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -22,13 +23,19 @@ DEFAULT_HOST = "unix:///run/dockyard/docker.sock"
 DEFAULT_CONFIG_FILE = "/etc/dockyard/daemon.json"
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
 CGROUP_DRIVERS = ("cgroupfs", "systemd")
+DEFAULT_BRIDGE = "dockyard0"
+DEFAULT_CHAIN_PREFIX = "DOCKYARD"
+# A Linux interface name is at most 15 bytes; an iptables chain name at most 28,
+# and the longest chain netd derives is "<prefix>-ISOLATION-STAGE-1" (prefix + 18).
+_BRIDGE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+_CHAIN_PREFIX = re.compile(r"^[A-Z][A-Z0-9_]{0,9}$")
 
 # dockerd settings Dockyard accepts so that an existing daemon.json loads, but
 # that do not change its behaviour yet. They are kept in ``DaemonConfig.extra``.
 _ACCEPTED_DOCKERD_KEYS = frozenset(
     {
         "allow-nondistributable-artifacts", "api-cors-header", "authorization-plugins",
-        "bridge", "builder", "cdi-spec-dirs", "containerd", "containerd-namespace",
+        "builder", "cdi-spec-dirs", "containerd", "containerd-namespace",
         "containerd-plugin-namespace", "cpu-rt-period", "cpu-rt-runtime", "data-root",
         "default-cgroupns-mode", "default-gateway", "default-gateway-v6",
         "default-ipc-mode", "default-network-opts", "default-shm-size", "dns",
@@ -144,6 +151,14 @@ class DaemonConfig:
     iptables: bool = True
     group: str = "docker"
     cgroup_parent: str = "dockyard"
+    # dockerd's `bridge`: the device of the default bridge network. Unlike
+    # dockerd, netd creates it when missing (and owns it from then on).
+    bridge: str = DEFAULT_BRIDGE
+    # Dockyard's own `iptables-chain-prefix`: names this cluster's iptables chains
+    # (<prefix>-FORWARD, <prefix>-POSTROUTING, <prefix>-ISOLATION-STAGE-1/2) and
+    # marks the links it makes (alias "dockyard:<prefix>:..."), so clusters that
+    # share a host (tests run several) never touch each other's rules or links.
+    iptables_chain_prefix: str = DEFAULT_CHAIN_PREFIX
     etcd_endpoints: tuple[str, ...] = ()
     services: Mapping[str, Any] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -197,6 +212,16 @@ def _parse_pools(value: Any) -> tuple[AddressPool, ...]:
             )
         pools.append(AddressPool(base=base, size=size))
     return tuple(pools)
+
+
+def _matching(pattern: re.Pattern[str], what: str) -> Any:
+    def parse(key: str, value: Any) -> str:
+        text = _as_str(key, value)
+        if not pattern.match(text):
+            raise InvalidArgument(f"invalid {key} {text!r}: {what}")
+        return text
+
+    return parse
 
 
 def _parse_exec_opts(value: Any) -> tuple[str, ...]:
@@ -262,6 +287,11 @@ _PARSERS: dict[str, tuple[str, Any]] = {
     "iptables": ("iptables", _as_bool),
     "group": ("group", _as_str),
     "cgroup-parent": ("cgroup_parent", _as_str),
+    "bridge": ("bridge", _matching(_BRIDGE_NAME, "expected an interface name of 1-15 characters")),
+    "iptables-chain-prefix": (
+        "iptables_chain_prefix",
+        _matching(_CHAIN_PREFIX, "expected 1-10 upper-case letters, digits or _"),
+    ),
     "etcd-endpoints": ("etcd_endpoints", lambda k, v: tuple(_as_list_of_str(k, v))),
     "services": ("services", lambda k, v: _parse_services(v)),
 }

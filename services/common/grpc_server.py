@@ -70,6 +70,12 @@ def _claim_socket(path: Path) -> None:
 async def serve(name: str, config: DaemonConfig, register: Registrar) -> None:
     """Serve ``name`` until SIGTERM or SIGINT, then drain and return."""
     paths = ClusterPaths(Path(config.data_root), Path(config.exec_root))
+    address = service_address(config, name)
+    socket_path = unix_socket_path(address)
+    # Refuse before register() runs: a service's start-up may reconcile kernel
+    # state, which a second instance must never do beside a live first one.
+    if socket_path is not None:
+        _claim_socket(socket_path)
     store = await connect_store(config.etcd_endpoints, ETCD_CONNECT_SECONDS)
     server = grpc.aio.server(interceptors=[ErrorInterceptor()])
     health_servicer = health.aio.HealthServicer()
@@ -80,10 +86,8 @@ async def serve(name: str, config: DaemonConfig, register: Registrar) -> None:
         reflection.enable_server_reflection(
             [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
         )
-        address = service_address(config, name)
-        socket_path = unix_socket_path(address)
         if socket_path is not None:
-            _claim_socket(socket_path)
+            _claim_socket(socket_path)  # again: a stale file may have appeared meanwhile
         try:
             bound = server.add_insecure_port(address)
         except RuntimeError:  # grpc raises it when the address is taken

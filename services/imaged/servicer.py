@@ -2,25 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import grpc
 
 from dockyard.imaged.v1 import imaged_pb2, imaged_pb2_grpc
 from dockyard.types.v1 import types_pb2
+from services.common.errors import InvalidArgument
 from services.common.etcd_store import Store
 from services.common.grpc_errors import Context
 from services.common.grpc_server import ServiceContext
+from services.imaged.importer import import_image
+from services.imaged.models import DeleteItem, Filters, ImportOptions
+from services.imaged.records import IMAGES
+from services.imaged.removal import prune_images, remove_image
+from services.imaged.service import ImageService
 from services.imaged.storeinfo import overlay2_status
 
-IMAGES_PREFIX = "images/"
+
+def _filters(filters: Sequence[imaged_pb2.Filter]) -> Filters:
+    out: dict[str, tuple[str, ...]] = {}
+    for f in filters:
+        out[f.name] = (*out.get(f.name, ()), *f.values)
+    return out
+
+
+def _items(items: Sequence[DeleteItem]) -> list[imaged_pb2.DeleteItem]:
+    return [imaged_pb2.DeleteItem(untagged=i.untagged, deleted=i.deleted) for i in items]
 
 
 class ImagesServicer(imaged_pb2_grpc.ImagesServicer):
-    def __init__(self, store: Store, data_root: Path) -> None:
+    def __init__(self, store: Store, data_root: Path, service: ImageService) -> None:
         self._store = store
         self._data_root = data_root
+        self._service = service
         # The backing filesystem does not change while the service runs.
         self._driver_status = overlay2_status(data_root)
 
@@ -30,14 +46,112 @@ class ImagesServicer(imaged_pb2_grpc.ImagesServicer):
         return imaged_pb2.GetStoreInfoResponse(
             driver="overlay2",
             driver_status=[types_pb2.KeyValue(key=k, value=v) for k, v in self._driver_status],
-            image_count=await self._store.count_prefix(IMAGES_PREFIX),
+            image_count=await self._store.count_prefix(IMAGES),
             data_root=str(self._data_root),
+        )
+
+    async def ImportImage(
+        self, request_iterator: AsyncIterator[imaged_pb2.ImportImageRequest], context: Context
+    ) -> imaged_pb2.ImportImageResponse:
+        first = await anext(request_iterator, None)
+        if first is None or first.WhichOneof("part") != "options":
+            raise InvalidArgument("import stream must start with its options")
+        o = first.options
+        options = ImportOptions(repo=o.repo, tag=o.tag, message=o.message,
+                                changes=tuple(o.changes), platform=o.platform)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            async for message in request_iterator:
+                if message.WhichOneof("part") != "chunk":
+                    raise InvalidArgument("import options may be sent only once")
+                yield message.chunk
+
+        image_id = await import_image(self._service, options, chunks())
+        return imaged_pb2.ImportImageResponse(image_id=image_id)
+
+    async def ListImages(
+        self, request: imaged_pb2.ListImagesRequest, context: Context
+    ) -> imaged_pb2.ListImagesResponse:
+        images = await self._service.list_images(_filters(request.filters), request.all)
+        return imaged_pb2.ListImagesResponse(images=[
+            imaged_pb2.ImageSummary(
+                id=i.id, parent_id=i.parent_id, repo_tags=i.repo_tags,
+                repo_digests=i.repo_digests, created=i.created, size=i.size,
+                labels=dict(i.labels), containers=i.containers,
+            )
+            for i in images
+        ])
+
+    async def InspectImage(
+        self, request: imaged_pb2.InspectImageRequest, context: Context
+    ) -> imaged_pb2.InspectImageResponse:
+        details = await self._service.inspect(request.name)
+        return imaged_pb2.InspectImageResponse(
+            id=details.id, repo_tags=details.repo_tags, repo_digests=details.repo_digests,
+            parent=details.parent, size=details.size,
+            config_json=self._service.blobs.read(details.id),
+            graph_driver=dict(details.graph_driver), last_tag_time=details.last_tag_time,
+        )
+
+    async def GetImageHistory(
+        self, request: imaged_pb2.GetImageHistoryRequest, context: Context
+    ) -> imaged_pb2.GetImageHistoryResponse:
+        entries = await self._service.history(request.name)
+        return imaged_pb2.GetImageHistoryResponse(entries=[
+            imaged_pb2.HistoryEntry(id=e.id, created=e.created, created_by=e.created_by,
+                                    tags=e.tags, size=e.size, comment=e.comment)
+            for e in entries
+        ])
+
+    async def TagImage(
+        self, request: imaged_pb2.TagImageRequest, context: Context
+    ) -> imaged_pb2.TagImageResponse:
+        await self._service.tag(request.source, request.repo, request.tag)
+        return imaged_pb2.TagImageResponse()
+
+    async def RemoveImage(
+        self, request: imaged_pb2.RemoveImageRequest, context: Context
+    ) -> imaged_pb2.RemoveImageResponse:
+        items = await remove_image(self._service, request.name, force=request.force,
+                                   prune=not request.no_prune)
+        return imaged_pb2.RemoveImageResponse(items=_items(items))
+
+    async def PruneImages(
+        self, request: imaged_pb2.PruneImagesRequest, context: Context
+    ) -> imaged_pb2.PruneImagesResponse:
+        result = await prune_images(self._service, _filters(request.filters))
+        return imaged_pb2.PruneImagesResponse(items=_items(result.deleted),
+                                              space_reclaimed=result.space_reclaimed)
+
+    async def PrepareSnapshot(
+        self, request: imaged_pb2.PrepareSnapshotRequest, context: Context
+    ) -> imaged_pb2.PrepareSnapshotResponse:
+        rootfs = await self._service.prepare_snapshot(request.container_id, request.image)
+        snapshot = await self._service.catalog.snapshot(request.container_id)
+        return imaged_pb2.PrepareSnapshotResponse(
+            rootfs=str(rootfs), image_id=snapshot.image_id if snapshot else ""
+        )
+
+    async def RemoveSnapshot(
+        self, request: imaged_pb2.RemoveSnapshotRequest, context: Context
+    ) -> imaged_pb2.RemoveSnapshotResponse:
+        await self._service.remove_snapshot(request.container_id)
+        return imaged_pb2.RemoveSnapshotResponse()
+
+    async def ListSnapshotChanges(
+        self, request: imaged_pb2.ListSnapshotChangesRequest, context: Context
+    ) -> imaged_pb2.ListSnapshotChangesResponse:
+        changes = await self._service.snapshot_changes(request.container_id)
+        return imaged_pb2.ListSnapshotChangesResponse(
+            changes=[imaged_pb2.SnapshotChange(path=c.path, kind=c.kind) for c in changes]
         )
 
 
 async def register(server: grpc.aio.Server, context: ServiceContext) -> Sequence[str]:
     context.paths.data_root.mkdir(parents=True, exist_ok=True)
+    service = ImageService(context.store, context.paths.data_root)
+    await service.setup()
     imaged_pb2_grpc.add_ImagesServicer_to_server(
-        ImagesServicer(context.store, context.paths.data_root), server
+        ImagesServicer(context.store, context.paths.data_root, service), server
     )
     return [imaged_pb2.DESCRIPTOR.services_by_name["Images"].full_name]

@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-BRIDGE_NAME = "dockyard0"
-# The drivers Dockyard's netd implements ("null" is Docker's name for `none`).
-DRIVERS = ("bridge", "host", "null")
+from services.netd.models import DRIVERS
 
 
 @dataclass(frozen=True)
@@ -28,10 +26,10 @@ def sysctl_enabled(name: str, proc_sys: Path = Path("/proc/sys")) -> bool:
         return False
 
 
-def read_network_info(iptables: bool) -> NetworkInfo:
+def read_network_info(iptables: bool, bridge_name: str) -> NetworkInfo:
     return NetworkInfo(
         drivers=DRIVERS,
-        bridge_name=BRIDGE_NAME,
+        bridge_name=bridge_name,
         ipv4_forwarding=sysctl_enabled("net.ipv4.ip_forward"),
         iptables=iptables,
         bridge_nf_iptables=sysctl_enabled("net.bridge.bridge-nf-call-iptables"),

@@ -9,18 +9,23 @@ import grpc
 from dockyard.netd.v1 import netd_pb2, netd_pb2_grpc
 from services.common.grpc_errors import Context
 from services.common.grpc_server import ServiceContext
+from services.netd import convert
 from services.netd.hostinfo import read_network_info
+from services.netd.networks import NetworkManager
+from services.netd.reconcile import reconcile
+from services.netd.settings import net_settings
 
 
 class NetworksServicer(netd_pb2_grpc.NetworksServicer):
-    def __init__(self, iptables: bool) -> None:
-        self._iptables = iptables
+    def __init__(self, manager: NetworkManager) -> None:
+        self._manager = manager
 
     async def GetNetworkInfo(
         self, request: netd_pb2.GetNetworkInfoRequest, context: Context
     ) -> netd_pb2.GetNetworkInfoResponse:
         # Read each time: forwarding and bridge-nf are sysctls an admin may flip.
-        info = read_network_info(self._iptables)
+        settings = self._manager.settings
+        info = read_network_info(settings.iptables, settings.bridge)
         return netd_pb2.GetNetworkInfoResponse(
             drivers=list(info.drivers),
             bridge_name=info.bridge_name,
@@ -30,9 +35,54 @@ class NetworksServicer(netd_pb2_grpc.NetworksServicer):
             bridge_nf_ip6tables=info.bridge_nf_ip6tables,
         )
 
+    async def CreateNetwork(
+        self, request: netd_pb2.CreateNetworkRequest, context: Context
+    ) -> netd_pb2.CreateNetworkResponse:
+        network = await self._manager.create(convert.spec_from_proto(request))
+        return netd_pb2.CreateNetworkResponse(network=convert.network_to_proto(network))
+
+    async def InspectNetwork(
+        self, request: netd_pb2.InspectNetworkRequest, context: Context
+    ) -> netd_pb2.InspectNetworkResponse:
+        network = await self._manager.inspect(request.ref)
+        return netd_pb2.InspectNetworkResponse(network=convert.network_to_proto(network))
+
+    async def ListNetworks(
+        self, request: netd_pb2.ListNetworksRequest, context: Context
+    ) -> netd_pb2.ListNetworksResponse:
+        networks = await self._manager.list_networks(convert.filters_from_proto(request.filters))
+        return netd_pb2.ListNetworksResponse(
+            networks=[convert.network_to_proto(n) for n in networks]
+        )
+
+    async def RemoveNetwork(
+        self, request: netd_pb2.RemoveNetworkRequest, context: Context
+    ) -> netd_pb2.RemoveNetworkResponse:
+        await self._manager.remove(request.ref)
+        return netd_pb2.RemoveNetworkResponse()
+
+    async def PruneNetworks(
+        self, request: netd_pb2.PruneNetworksRequest, context: Context
+    ) -> netd_pb2.PruneNetworksResponse:
+        deleted = await self._manager.prune(convert.filters_from_proto(request.filters))
+        return netd_pb2.PruneNetworksResponse(deleted=deleted)
+
+    async def AllocateAddress(
+        self, request: netd_pb2.AllocateAddressRequest, context: Context
+    ) -> netd_pb2.AllocateAddressResponse:
+        lease = await self._manager.allocate(request.network, request.owner, request.address)
+        return convert.lease_to_proto(lease)
+
+    async def ReleaseAddress(
+        self, request: netd_pb2.ReleaseAddressRequest, context: Context
+    ) -> netd_pb2.ReleaseAddressResponse:
+        await self._manager.release(request.network, request.address)
+        return netd_pb2.ReleaseAddressResponse()
+
 
 async def register(server: grpc.aio.Server, context: ServiceContext) -> Sequence[str]:
-    netd_pb2_grpc.add_NetworksServicer_to_server(
-        NetworksServicer(context.config.iptables), server
-    )
+    manager = NetworkManager(context.store, net_settings(context.config))
+    # Before serving: the kernel matches etcd and no orphan of ours is left.
+    await reconcile(manager)
+    netd_pb2_grpc.add_NetworksServicer_to_server(NetworksServicer(manager), server)
     return [netd_pb2.DESCRIPTOR.services_by_name["Networks"].full_name]

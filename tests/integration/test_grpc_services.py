@@ -30,8 +30,12 @@ from services.execd.client import RuntimeClient
 from services.imaged.client import ImagesClient
 from services.netd.client import NetworksClient
 from tests.support.etcd import free_port, running_etcd
+from tests.support.netclean import remove_cluster_network, unique_network_settings
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root and real parts")
+
+# netd makes a real default bridge and chains: names of this module's own.
+NETWORK_SETTINGS = unique_network_settings()
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +47,7 @@ def cluster_paths() -> Iterator[ClusterPaths]:
         config.parent.mkdir(parents=True)
         config.write_text(json.dumps({
             "data-root": str(paths.data_root), "exec-root": str(paths.exec_root),
-            "etcd-endpoints": [etcd_url],
+            "etcd-endpoints": [etcd_url], **NETWORK_SETTINGS,
         }))
         procs = {
             name: subprocess.Popen(
@@ -71,6 +75,7 @@ def cluster_paths() -> Iterator[ClusterPaths]:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+            remove_cluster_network(NETWORK_SETTINGS["iptables-chain-prefix"])
             for name, proc in procs.items():
                 assert proc.returncode == 0, f"{name} exited {proc.returncode} on SIGTERM"
             for name in SERVICE_NAMES:
@@ -116,7 +121,7 @@ async def test_services_answer_with_host_facts(cluster_paths: ClusterPaths) -> N
 
     async with open_channel(cluster_paths.service_target("netd")) as channel:
         net = await NetworksClient(channel).get_network_info()
-    assert net.bridge_name == "dockyard0"
+    assert net.bridge_name == NETWORK_SETTINGS["bridge"]
     assert "bridge" in net.drivers
 
     async with open_channel(cluster_paths.service_target("cgroupd")) as channel:
@@ -211,11 +216,12 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 def test_service_listens_on_a_configured_loopback_port(tmp_path: Path) -> None:
     port = free_port()
+    network = unique_network_settings()
     with running_etcd() as etcd_url:
         config = tmp_path / "config.json"
         config.write_text(json.dumps({
             "data-root": str(tmp_path / "d"), "exec-root": str(tmp_path / "e"),
-            "etcd-endpoints": [etcd_url],
+            "etcd-endpoints": [etcd_url], **network,
             "services": {"netd": {"address": f"127.0.0.1:{port}"}},
         }))
         proc = _start("netd", config)
@@ -229,6 +235,7 @@ def test_service_listens_on_a_configured_loopback_port(tmp_path: Path) -> None:
             assert not (tmp_path / "e/services/netd.sock").exists()
         finally:
             _stop(proc)
+            remove_cluster_network(network["iptables-chain-prefix"])
 
 
 def test_second_instance_on_a_live_socket_refuses(cluster_paths: ClusterPaths) -> None:

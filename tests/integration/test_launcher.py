@@ -7,6 +7,7 @@ Each test that changes a cluster (kills, restarts, stops) gets its own from
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -258,7 +259,8 @@ def test_down_when_not_running(make_cluster: MakeCluster) -> None:
 
 def test_foreground_up_stops_in_order_on_sigterm(make_cluster: MakeCluster) -> None:
     created = make_cluster(start=False)
-    created.config_file.write_text("{}")
+    # The cluster's own bridge and chain names (tests/support/netclean.py), nothing else.
+    created.config_file.write_text(json.dumps(created.daemon_json))
     proc = subprocess.Popen(
         [*LAUNCHER, *created.launcher_args("up")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -24,6 +24,7 @@ from typing import Any
 import docker
 
 from services.common.paths import SERVICE_NAMES, ClusterPaths
+from tests.support.netclean import remove_cluster_network, unique_network_settings
 
 API_VERSION = "1.47"
 LAUNCHER = (sys.executable, "-m", "launcher")
@@ -168,6 +169,9 @@ class Cluster:
             _kill_processes_under(self.base)
             _unmount_under(self.base)
             shutil.rmtree(self.base, ignore_errors=True)
+            prefix = self.daemon_json.get("iptables-chain-prefix")
+            if isinstance(prefix, str):
+                remove_cluster_network(prefix)
 
     def _remove_containers(self) -> None:
         # Containers outlive the cluster by design (live-restore): remove the ones
@@ -233,8 +237,9 @@ def start_cluster(
     The caller owns it: call :meth:`Cluster.stop` (also when start-up fails,
     which this function does itself).
     """
-    cluster = Cluster(new_base(), daemon_json=dict(daemon_json or {}),
-                      extra_args=extra_args, host=host)
+    # Unique bridge and chain names unless the test chose its own (see netclean).
+    settings = {**unique_network_settings(), **(daemon_json or {})}
+    cluster = Cluster(new_base(), daemon_json=settings, extra_args=extra_args, host=host)
     if start:
         try:
             cluster.start()

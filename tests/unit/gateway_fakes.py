@@ -7,7 +7,8 @@ of the gRPC clients and the etcd store.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -17,12 +18,23 @@ from gateway.backends import Backends
 from gateway.sysinfo import HostFacts
 from services.cgroupd.hostinfo import CgroupHostInfo
 from services.common.config import DaemonConfig
-from services.common.errors import Unavailable
+from services.common.errors import Conflict, NotFound, Unavailable
 from services.common.etcd_store import Entry
 from services.execd.client import RuntimeInfo
 from services.execd.runtimes import ComponentVersion, OciRuntime
+from services.imaged.models import (
+    DeleteItem,
+    Filters,
+    HistoryEntry,
+    ImageDetails,
+    ImageSummary,
+    ImportOptions,
+    PruneResult,
+)
 from services.imaged.storeinfo import StoreInfo
 from services.netd.hostinfo import NetworkInfo
+from services.netd.models import Filters as NetworkFilters
+from services.netd.models import Network, NetworkSpec
 
 HOST = HostFacts(
     kernel_version="6.1.0-test",
@@ -67,8 +79,58 @@ class FakeStore:
 
 
 class FakeImages:
+    """imaged in memory: ``images`` by ID, ``tags`` familiar name:tag → ID; calls recorded."""
+
     def __init__(self, *, down: bool = False) -> None:
         self.down = down
+        self.images: dict[str, ImageDetails] = {}
+        self.tags: dict[str, str] = {}
+        self.calls: list[tuple[str, Any]] = []
+        self.imported: list[tuple[ImportOptions, bytes]] = []
+
+    def _find(self, name: str) -> ImageDetails:
+        image_id = self.tags.get(name if ":" in name else f"{name}:latest", name)
+        if image_id not in self.images:
+            raise NotFound(f"No such image: {name if ':' in name else name + ':latest'}")
+        return self.images[image_id]
+
+    async def import_image(self, options: ImportOptions, chunks: AsyncIterable[bytes]) -> str:
+        body = b"".join([chunk async for chunk in chunks])
+        self.imported.append((options, body))
+        return "sha256:" + "ab" * 32
+
+    async def list_images(
+        self, filters: Filters | None = None, all_images: bool = False
+    ) -> list[ImageSummary]:
+        self.calls.append(("list", (dict(filters or {}), all_images)))
+        return [
+            ImageSummary(id=i.id, parent_id="", repo_tags=i.repo_tags,
+                         repo_digests=i.repo_digests, created=1704067200, size=i.size)
+            for i in self.images.values()
+        ]
+
+    async def inspect_image(self, name: str) -> ImageDetails:
+        return self._find(name)
+
+    async def image_history(self, name: str) -> list[HistoryEntry]:
+        image = self._find(name)
+        return [HistoryEntry(id=image.id, created=1704067200, created_by="",
+                             tags=image.repo_tags, size=image.size, comment="Imported from -")]
+
+    async def tag_image(self, source: str, repo: str, tag: str) -> None:
+        self.tags[f"{repo}:{tag or 'latest'}"] = self._find(source).id
+
+    async def remove_image(
+        self, name: str, *, force: bool = False, no_prune: bool = False
+    ) -> tuple[DeleteItem, ...]:
+        self.calls.append(("remove", (name, force, no_prune)))
+        image = self._find(name)
+        del self.images[image.id]
+        return (DeleteItem(untagged=name), DeleteItem(deleted=image.id))
+
+    async def prune_images(self, filters: Filters | None = None) -> PruneResult:
+        self.calls.append(("prune", dict(filters or {})))
+        return PruneResult(deleted=(), space_reclaimed=0)
 
     async def get_store_info(self) -> StoreInfo:
         if self.down:
@@ -82,8 +144,48 @@ class FakeImages:
 
 
 class FakeNetworks:
+    """netd in memory: ``networks`` by ID; create/remove calls recorded."""
+
     def __init__(self, *, down: bool = False) -> None:
         self.down = down
+        self.networks: dict[str, Network] = {}
+        self.created: list[NetworkSpec] = []
+        self.filters: list[NetworkFilters] = []
+
+    def _find(self, ref: str) -> Network:
+        for network in self.networks.values():
+            if ref in (network.id, network.name):
+                return network
+        raise NotFound(f"network {ref} not found")
+
+    async def create_network(self, spec: NetworkSpec) -> Network:
+        self.created.append(spec)
+        if any(n.name == spec.name for n in self.networks.values()):
+            raise Conflict(f"network with name {spec.name} already exists")
+        network = Network(
+            id=f"{len(self.networks) + 1:064x}", name=spec.name, driver=spec.driver,
+            created="2024-01-01T00:00:00.123456789Z", internal=spec.internal,
+            ipam_config=spec.ipam_config, options=dict(spec.options),
+            labels=dict(spec.labels),
+        )
+        self.networks[network.id] = network
+        return network
+
+    async def inspect_network(self, ref: str) -> Network:
+        return self._find(ref)
+
+    async def list_networks(self, filters: NetworkFilters | None = None) -> list[Network]:
+        self.filters.append(dict(filters or {}))
+        return list(self.networks.values())
+
+    async def remove_network(self, ref: str) -> None:
+        del self.networks[self._find(ref).id]
+
+    async def prune_networks(self, filters: NetworkFilters | None = None) -> list[str]:
+        self.filters.append(dict(filters or {}))
+        names = [n.name for n in self.networks.values() if not n.builtin]
+        self.networks = {k: n for k, n in self.networks.items() if n.builtin}
+        return names
 
     async def get_network_info(self) -> NetworkInfo:
         if self.down:

@@ -24,17 +24,75 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!dockyard/cgroupd/v1/cgroupd.proto\x12\x13\x64ockyard.cgroupd.v1\"\x14\n\x12GetHostInfoRequest\"\x8c\x02\n\x13GetHostInfoResponse\x12\x0e\n\x06\x64river\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0e\n\x06parent\x18\x03 \x01(\t\x12\x14\n\x0cmemory_limit\x18\x04 \x01(\x08\x12\x12\n\nswap_limit\x18\x05 \x01(\x08\x12\x16\n\x0e\x63pu_cfs_period\x18\x06 \x01(\x08\x12\x15\n\rcpu_cfs_quota\x18\x07 \x01(\x08\x12\x12\n\ncpu_shares\x18\x08 \x01(\x08\x12\x0e\n\x06\x63puset\x18\t \x01(\x08\x12\x12\n\npids_limit\x18\n \x01(\x08\x12\x18\n\x10oom_kill_disable\x18\x0b \x01(\x08\x12\x19\n\x11kernel_memory_tcp\x18\x0c \x01(\x08\x32k\n\x07\x43groups\x12`\n\x0bGetHostInfo\x12\'.dockyard.cgroupd.v1.GetHostInfoRequest\x1a(.dockyard.cgroupd.v1.GetHostInfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!dockyard/cgroupd/v1/cgroupd.proto\x12\x13\x64ockyard.cgroupd.v1\"\x14\n\x12GetHostInfoRequest\"\x8c\x02\n\x13GetHostInfoResponse\x12\x0e\n\x06\x64river\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0e\n\x06parent\x18\x03 \x01(\t\x12\x14\n\x0cmemory_limit\x18\x04 \x01(\x08\x12\x12\n\nswap_limit\x18\x05 \x01(\x08\x12\x16\n\x0e\x63pu_cfs_period\x18\x06 \x01(\x08\x12\x15\n\rcpu_cfs_quota\x18\x07 \x01(\x08\x12\x12\n\ncpu_shares\x18\x08 \x01(\x08\x12\x0e\n\x06\x63puset\x18\t \x01(\x08\x12\x12\n\npids_limit\x18\n \x01(\x08\x12\x18\n\x10oom_kill_disable\x18\x0b \x01(\x08\x12\x19\n\x11kernel_memory_tcp\x18\x0c \x01(\x08\"J\n\x0eThrottleDevice\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04rate\x18\x02 \x01(\x04\x12\r\n\x05major\x18\x03 \x01(\x03\x12\r\n\x05minor\x18\x04 \x01(\x03\"\xca\x04\n\tResources\x12\x0e\n\x06memory\x18\x01 \x01(\x03\x12\x13\n\x0bmemory_swap\x18\x02 \x01(\x03\x12\x1a\n\x12memory_reservation\x18\x03 \x01(\x03\x12\x1d\n\x10oom_kill_disable\x18\x04 \x01(\x08H\x00\x88\x01\x01\x12\x12\n\ncpu_shares\x18\x05 \x01(\x03\x12\x11\n\tnano_cpus\x18\x06 \x01(\x03\x12\x12\n\ncpu_period\x18\x07 \x01(\x03\x12\x11\n\tcpu_quota\x18\x08 \x01(\x03\x12\x13\n\x0b\x63puset_cpus\x18\t \x01(\t\x12\x13\n\x0b\x63puset_mems\x18\n \x01(\t\x12\x17\n\npids_limit\x18\x0b \x01(\x03H\x01\x88\x01\x01\x12\x14\n\x0c\x62lkio_weight\x18\x0c \x01(\r\x12\x42\n\x15\x62lkio_device_read_bps\x18\r \x03(\x0b\x32#.dockyard.cgroupd.v1.ThrottleDevice\x12\x43\n\x16\x62lkio_device_write_bps\x18\x0e \x03(\x0b\x32#.dockyard.cgroupd.v1.ThrottleDevice\x12\x43\n\x16\x62lkio_device_read_iops\x18\x0f \x03(\x0b\x32#.dockyard.cgroupd.v1.ThrottleDevice\x12\x44\n\x17\x62lkio_device_write_iops\x18\x10 \x03(\x0b\x32#.dockyard.cgroupd.v1.ThrottleDeviceB\x13\n\x11_oom_kill_disableB\r\n\x0b_pids_limit\"\xca\x01\n\x06\x43group\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06parent\x18\x03 \x01(\t\x12\x0c\n\x04path\x18\x04 \x01(\t\x12\x14\n\x0c\x63groups_path\x18\x05 \x01(\t\x12\x31\n\tresources\x18\x06 \x01(\x0b\x32\x1e.dockyard.cgroupd.v1.Resources\x12\x11\n\toom_kills\x18\x07 \x01(\x04\x12\x14\n\x0c\x66reeze_state\x18\x08 \x01(\t\x12\x0c\n\x04pids\x18\t \x03(\x03\"\x83\x01\n\x13\x43reateCgroupRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x15\n\rcgroup_parent\x18\x03 \x01(\t\x12\x31\n\tresources\x18\x04 \x01(\x0b\x32\x1e.dockyard.cgroupd.v1.Resources\"U\n\x14\x43reateCgroupResponse\x12+\n\x06\x63group\x18\x01 \x01(\x0b\x32\x1b.dockyard.cgroupd.v1.Cgroup\x12\x10\n\x08warnings\x18\x02 \x03(\t\"a\n\x16UpdateResourcesRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x31\n\tresources\x18\x02 \x01(\x0b\x32\x1e.dockyard.cgroupd.v1.Resources\"X\n\x17UpdateResourcesResponse\x12+\n\x06\x63group\x18\x01 \x01(\x0b\x32\x1b.dockyard.cgroupd.v1.Cgroup\x12\x10\n\x08warnings\x18\x02 \x03(\t\"(\n\x10GetCgroupRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\"@\n\x11GetCgroupResponse\x12+\n\x06\x63group\x18\x01 \x01(\x0b\x32\x1b.dockyard.cgroupd.v1.Cgroup\"+\n\x13RemoveCgroupRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\"\x16\n\x14RemoveCgroupResponse\"D\n\x13\x46reezeCgroupRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x02 \x01(\x01\",\n\x14\x46reezeCgroupResponse\x12\x14\n\x0c\x66reeze_state\x18\x01 \x01(\t\"B\n\x11ThawCgroupRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x02 \x01(\x01\"*\n\x12ThawCgroupResponse\x12\x14\n\x0c\x66reeze_state\x18\x01 \x01(\t\"\xe0\x01\n\x08\x43puStats\x12\x13\n\x0btotal_usage\x18\x01 \x01(\x04\x12\x14\n\x0cpercpu_usage\x18\x02 \x03(\x04\x12\x1b\n\x13usage_in_kernelmode\x18\x03 \x01(\x04\x12\x19\n\x11usage_in_usermode\x18\x04 \x01(\x04\x12\x18\n\x10system_cpu_usage\x18\x05 \x01(\x04\x12\x13\n\x0bonline_cpus\x18\x06 \x01(\r\x12\x0f\n\x07periods\x18\x07 \x01(\x04\x12\x19\n\x11throttled_periods\x18\x08 \x01(\x04\x12\x16\n\x0ethrottled_time\x18\t \x01(\x04\"\xb9\x01\n\x0bMemoryStats\x12\r\n\x05usage\x18\x01 \x01(\x04\x12\x11\n\tmax_usage\x18\x02 \x01(\x04\x12\x0f\n\x07\x66\x61ilcnt\x18\x03 \x01(\x04\x12\r\n\x05limit\x18\x04 \x01(\x04\x12:\n\x05stats\x18\x05 \x03(\x0b\x32+.dockyard.cgroupd.v1.MemoryStats.StatsEntry\x1a,\n\nStatsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"+\n\tPidsStats\x12\x0f\n\x07\x63urrent\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\x04\"E\n\nBlkioEntry\x12\r\n\x05major\x18\x01 \x01(\x04\x12\r\n\x05minor\x18\x02 \x01(\x04\x12\n\n\x02op\x18\x03 \x01(\t\x12\r\n\x05value\x18\x04 \x01(\x04\"\x91\x01\n\nBlkioStats\x12\x43\n\x1aio_service_bytes_recursive\x18\x01 \x03(\x0b\x32\x1f.dockyard.cgroupd.v1.BlkioEntry\x12>\n\x15io_serviced_recursive\x18\x02 \x03(\x0b\x32\x1f.dockyard.cgroupd.v1.BlkioEntry\"\xe1\x01\n\x0bStatsSample\x12\x16\n\x0eread_unix_nano\x18\x01 \x01(\x03\x12*\n\x03\x63pu\x18\x02 \x01(\x0b\x32\x1d.dockyard.cgroupd.v1.CpuStats\x12\x30\n\x06memory\x18\x03 \x01(\x0b\x32 .dockyard.cgroupd.v1.MemoryStats\x12,\n\x04pids\x18\x04 \x01(\x0b\x32\x1e.dockyard.cgroupd.v1.PidsStats\x12.\n\x05\x62lkio\x18\x05 \x01(\x0b\x32\x1f.dockyard.cgroupd.v1.BlkioStats\"9\n\x0fGetStatsRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x10\n\x08one_shot\x18\x02 \x01(\x08\"x\n\x10GetStatsResponse\x12\x30\n\x06sample\x18\x01 \x01(\x0b\x32 .dockyard.cgroupd.v1.StatsSample\x12\x32\n\x08previous\x18\x02 \x01(\x0b\x32 .dockyard.cgroupd.v1.StatsSample\"*\n\x12StreamStatsRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\"{\n\x13StreamStatsResponse\x12\x30\n\x06sample\x18\x01 \x01(\x0b\x32 .dockyard.cgroupd.v1.StatsSample\x12\x32\n\x08previous\x18\x02 \x01(\x0b\x32 .dockyard.cgroupd.v1.StatsSample\"\'\n\x0fWatchOOMRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\"t\n\x10WatchOOMResponse\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\toom_kills\x18\x03 \x01(\x04\x12\x11\n\tnew_kills\x18\x04 \x01(\x04\x12\x16\n\x0etime_unix_nano\x18\x05 \x01(\x03\x32\xdb\x07\n\x07\x43groups\x12`\n\x0bGetHostInfo\x12\'.dockyard.cgroupd.v1.GetHostInfoRequest\x1a(.dockyard.cgroupd.v1.GetHostInfoResponse\x12\x63\n\x0c\x43reateCgroup\x12(.dockyard.cgroupd.v1.CreateCgroupRequest\x1a).dockyard.cgroupd.v1.CreateCgroupResponse\x12l\n\x0fUpdateResources\x12+.dockyard.cgroupd.v1.UpdateResourcesRequest\x1a,.dockyard.cgroupd.v1.UpdateResourcesResponse\x12Z\n\tGetCgroup\x12%.dockyard.cgroupd.v1.GetCgroupRequest\x1a&.dockyard.cgroupd.v1.GetCgroupResponse\x12\x63\n\x0cRemoveCgroup\x12(.dockyard.cgroupd.v1.RemoveCgroupRequest\x1a).dockyard.cgroupd.v1.RemoveCgroupResponse\x12\x63\n\x0c\x46reezeCgroup\x12(.dockyard.cgroupd.v1.FreezeCgroupRequest\x1a).dockyard.cgroupd.v1.FreezeCgroupResponse\x12]\n\nThawCgroup\x12&.dockyard.cgroupd.v1.ThawCgroupRequest\x1a\'.dockyard.cgroupd.v1.ThawCgroupResponse\x12W\n\x08GetStats\x12$.dockyard.cgroupd.v1.GetStatsRequest\x1a%.dockyard.cgroupd.v1.GetStatsResponse\x12\x62\n\x0bStreamStats\x12\'.dockyard.cgroupd.v1.StreamStatsRequest\x1a(.dockyard.cgroupd.v1.StreamStatsResponse0\x01\x12Y\n\x08WatchOOM\x12$.dockyard.cgroupd.v1.WatchOOMRequest\x1a%.dockyard.cgroupd.v1.WatchOOMResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dockyard.cgroupd.v1.cgroupd_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_MEMORYSTATS_STATSENTRY']._loaded_options = None
+  _globals['_MEMORYSTATS_STATSENTRY']._serialized_options = b'8\001'
   _globals['_GETHOSTINFOREQUEST']._serialized_start=58
   _globals['_GETHOSTINFOREQUEST']._serialized_end=78
   _globals['_GETHOSTINFORESPONSE']._serialized_start=81
   _globals['_GETHOSTINFORESPONSE']._serialized_end=349
-  _globals['_CGROUPS']._serialized_start=351
-  _globals['_CGROUPS']._serialized_end=458
+  _globals['_THROTTLEDEVICE']._serialized_start=351
+  _globals['_THROTTLEDEVICE']._serialized_end=425
+  _globals['_RESOURCES']._serialized_start=428
+  _globals['_RESOURCES']._serialized_end=1014
+  _globals['_CGROUP']._serialized_start=1017
+  _globals['_CGROUP']._serialized_end=1219
+  _globals['_CREATECGROUPREQUEST']._serialized_start=1222
+  _globals['_CREATECGROUPREQUEST']._serialized_end=1353
+  _globals['_CREATECGROUPRESPONSE']._serialized_start=1355
+  _globals['_CREATECGROUPRESPONSE']._serialized_end=1440
+  _globals['_UPDATERESOURCESREQUEST']._serialized_start=1442
+  _globals['_UPDATERESOURCESREQUEST']._serialized_end=1539
+  _globals['_UPDATERESOURCESRESPONSE']._serialized_start=1541
+  _globals['_UPDATERESOURCESRESPONSE']._serialized_end=1629
+  _globals['_GETCGROUPREQUEST']._serialized_start=1631
+  _globals['_GETCGROUPREQUEST']._serialized_end=1671
+  _globals['_GETCGROUPRESPONSE']._serialized_start=1673
+  _globals['_GETCGROUPRESPONSE']._serialized_end=1737
+  _globals['_REMOVECGROUPREQUEST']._serialized_start=1739
+  _globals['_REMOVECGROUPREQUEST']._serialized_end=1782
+  _globals['_REMOVECGROUPRESPONSE']._serialized_start=1784
+  _globals['_REMOVECGROUPRESPONSE']._serialized_end=1806
+  _globals['_FREEZECGROUPREQUEST']._serialized_start=1808
+  _globals['_FREEZECGROUPREQUEST']._serialized_end=1876
+  _globals['_FREEZECGROUPRESPONSE']._serialized_start=1878
+  _globals['_FREEZECGROUPRESPONSE']._serialized_end=1922
+  _globals['_THAWCGROUPREQUEST']._serialized_start=1924
+  _globals['_THAWCGROUPREQUEST']._serialized_end=1990
+  _globals['_THAWCGROUPRESPONSE']._serialized_start=1992
+  _globals['_THAWCGROUPRESPONSE']._serialized_end=2034
+  _globals['_CPUSTATS']._serialized_start=2037
+  _globals['_CPUSTATS']._serialized_end=2261
+  _globals['_MEMORYSTATS']._serialized_start=2264
+  _globals['_MEMORYSTATS']._serialized_end=2449
+  _globals['_MEMORYSTATS_STATSENTRY']._serialized_start=2405
+  _globals['_MEMORYSTATS_STATSENTRY']._serialized_end=2449
+  _globals['_PIDSSTATS']._serialized_start=2451
+  _globals['_PIDSSTATS']._serialized_end=2494
+  _globals['_BLKIOENTRY']._serialized_start=2496
+  _globals['_BLKIOENTRY']._serialized_end=2565
+  _globals['_BLKIOSTATS']._serialized_start=2568
+  _globals['_BLKIOSTATS']._serialized_end=2713
+  _globals['_STATSSAMPLE']._serialized_start=2716
+  _globals['_STATSSAMPLE']._serialized_end=2941
+  _globals['_GETSTATSREQUEST']._serialized_start=2943
+  _globals['_GETSTATSREQUEST']._serialized_end=3000
+  _globals['_GETSTATSRESPONSE']._serialized_start=3002
+  _globals['_GETSTATSRESPONSE']._serialized_end=3122
+  _globals['_STREAMSTATSREQUEST']._serialized_start=3124
+  _globals['_STREAMSTATSREQUEST']._serialized_end=3166
+  _globals['_STREAMSTATSRESPONSE']._serialized_start=3168
+  _globals['_STREAMSTATSRESPONSE']._serialized_end=3291
+  _globals['_WATCHOOMREQUEST']._serialized_start=3293
+  _globals['_WATCHOOMREQUEST']._serialized_end=3332
+  _globals['_WATCHOOMRESPONSE']._serialized_start=3334
+  _globals['_WATCHOOMRESPONSE']._serialized_end=3450
+  _globals['_CGROUPS']._serialized_start=3453
+  _globals['_CGROUPS']._serialized_end=4440
 # @@protoc_insertion_point(module_scope)

@@ -5,8 +5,10 @@ cgroupd owns every cgroup of every container: creation, limits, updates,
 statistics, freezing and OOM notices.
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -102,3 +104,941 @@ class GetHostInfoResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetHostInfoResponse: _TypeAlias = GetHostInfoResponse  # noqa: Y015
+
+@_typing.final
+class ThrottleDevice(_message.Message):
+    """ThrottleDevice limits the rate of one block device (--device-read-bps ...)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PATH_FIELD_NUMBER: _builtins.int
+    RATE_FIELD_NUMBER: _builtins.int
+    MAJOR_FIELD_NUMBER: _builtins.int
+    MINOR_FIELD_NUMBER: _builtins.int
+    path: _builtins.str
+    """path is the device node, e.g. "/dev/vda"; cgroupd resolves it to
+    major:minor and refuses a path that is not a block device.
+    """
+    rate: _builtins.int
+    """rate is bytes per second for *_bps and operations per second for *_iops."""
+    major: _builtins.int
+    """major is the device's major number as resolved by cgroupd (output only)."""
+    minor: _builtins.int
+    """minor is the device's minor number as resolved by cgroupd (output only)."""
+    def __init__(
+        self,
+        *,
+        path: _builtins.str = ...,
+        rate: _builtins.int = ...,
+        major: _builtins.int = ...,
+        minor: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["major", b"major", "minor", b"minor", "path", b"path", "rate", b"rate"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ThrottleDevice: _TypeAlias = ThrottleDevice  # noqa: Y015
+
+@_typing.final
+class Resources(_message.Message):
+    """Resources mirrors the cgroup fields of Docker's HostConfig, with its
+    meanings: zero means "not set" unless a field says otherwise.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMORY_FIELD_NUMBER: _builtins.int
+    MEMORY_SWAP_FIELD_NUMBER: _builtins.int
+    MEMORY_RESERVATION_FIELD_NUMBER: _builtins.int
+    OOM_KILL_DISABLE_FIELD_NUMBER: _builtins.int
+    CPU_SHARES_FIELD_NUMBER: _builtins.int
+    NANO_CPUS_FIELD_NUMBER: _builtins.int
+    CPU_PERIOD_FIELD_NUMBER: _builtins.int
+    CPU_QUOTA_FIELD_NUMBER: _builtins.int
+    CPUSET_CPUS_FIELD_NUMBER: _builtins.int
+    CPUSET_MEMS_FIELD_NUMBER: _builtins.int
+    PIDS_LIMIT_FIELD_NUMBER: _builtins.int
+    BLKIO_WEIGHT_FIELD_NUMBER: _builtins.int
+    BLKIO_DEVICE_READ_BPS_FIELD_NUMBER: _builtins.int
+    BLKIO_DEVICE_WRITE_BPS_FIELD_NUMBER: _builtins.int
+    BLKIO_DEVICE_READ_IOPS_FIELD_NUMBER: _builtins.int
+    BLKIO_DEVICE_WRITE_IOPS_FIELD_NUMBER: _builtins.int
+    memory: _builtins.int
+    """memory is the memory limit in bytes (--memory); at least 6 MiB when set."""
+    memory_swap: _builtins.int
+    """memory_swap is memory plus swap in bytes (--memory-swap); -1 unlimited;
+    0 on create means twice memory, as dockerd.
+    """
+    memory_reservation: _builtins.int
+    """memory_reservation is the soft limit in bytes (v1 soft_limit, v2 memory.low)."""
+    oom_kill_disable: _builtins.bool
+    """oom_kill_disable turns the OOM killer off for the cgroup (v1 only); unset
+    leaves the kernel default.
+    """
+    cpu_shares: _builtins.int
+    """cpu_shares is the relative CPU weight (v1 cpu.shares; v2 cpu.weight by
+    runc's conversion 1 + ((shares - 2) * 9999) / 262142).
+    """
+    nano_cpus: _builtins.int
+    """nano_cpus is the CPU limit in billionths of a CPU (--cpus); excludes
+    cpu_period and cpu_quota.
+    """
+    cpu_period: _builtins.int
+    """cpu_period is the CFS period in microseconds, 1000..1000000."""
+    cpu_quota: _builtins.int
+    """cpu_quota is the CFS quota in microseconds per period, at least 1000; -1 none."""
+    cpuset_cpus: _builtins.str
+    """cpuset_cpus lists the CPUs allowed, e.g. "0-1,3"."""
+    cpuset_mems: _builtins.str
+    """cpuset_mems lists the memory nodes allowed, e.g. "0"."""
+    pids_limit: _builtins.int
+    """pids_limit caps processes and threads; 0 or -1 means unlimited; unset
+    leaves the current value.
+    """
+    blkio_weight: _builtins.int
+    """blkio_weight is the relative block I/O weight, 10..1000 (v2 io.weight by
+    runc's conversion).
+    """
+    @_builtins.property
+    def blkio_device_read_bps(self) -> _containers.RepeatedCompositeFieldContainer[Global___ThrottleDevice]:
+        """blkio_device_read_bps limits read bytes per second per device."""
+
+    @_builtins.property
+    def blkio_device_write_bps(self) -> _containers.RepeatedCompositeFieldContainer[Global___ThrottleDevice]:
+        """blkio_device_write_bps limits write bytes per second per device."""
+
+    @_builtins.property
+    def blkio_device_read_iops(self) -> _containers.RepeatedCompositeFieldContainer[Global___ThrottleDevice]:
+        """blkio_device_read_iops limits read operations per second per device."""
+
+    @_builtins.property
+    def blkio_device_write_iops(self) -> _containers.RepeatedCompositeFieldContainer[Global___ThrottleDevice]:
+        """blkio_device_write_iops limits write operations per second per device."""
+
+    def __init__(
+        self,
+        *,
+        memory: _builtins.int = ...,
+        memory_swap: _builtins.int = ...,
+        memory_reservation: _builtins.int = ...,
+        oom_kill_disable: _builtins.bool | None = ...,
+        cpu_shares: _builtins.int = ...,
+        nano_cpus: _builtins.int = ...,
+        cpu_period: _builtins.int = ...,
+        cpu_quota: _builtins.int = ...,
+        cpuset_cpus: _builtins.str = ...,
+        cpuset_mems: _builtins.str = ...,
+        pids_limit: _builtins.int | None = ...,
+        blkio_weight: _builtins.int = ...,
+        blkio_device_read_bps: _abc.Iterable[Global___ThrottleDevice] | None = ...,
+        blkio_device_write_bps: _abc.Iterable[Global___ThrottleDevice] | None = ...,
+        blkio_device_read_iops: _abc.Iterable[Global___ThrottleDevice] | None = ...,
+        blkio_device_write_iops: _abc.Iterable[Global___ThrottleDevice] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_oom_kill_disable", b"_oom_kill_disable", "_pids_limit", b"_pids_limit", "oom_kill_disable", b"oom_kill_disable", "pids_limit", b"pids_limit"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_oom_kill_disable", b"_oom_kill_disable", "_pids_limit", b"_pids_limit", "blkio_device_read_bps", b"blkio_device_read_bps", "blkio_device_read_iops", b"blkio_device_read_iops", "blkio_device_write_bps", b"blkio_device_write_bps", "blkio_device_write_iops", b"blkio_device_write_iops", "blkio_weight", b"blkio_weight", "cpu_period", b"cpu_period", "cpu_quota", b"cpu_quota", "cpu_shares", b"cpu_shares", "cpuset_cpus", b"cpuset_cpus", "cpuset_mems", b"cpuset_mems", "memory", b"memory", "memory_reservation", b"memory_reservation", "memory_swap", b"memory_swap", "nano_cpus", b"nano_cpus", "oom_kill_disable", b"oom_kill_disable", "pids_limit", b"pids_limit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__oom_kill_disable: _TypeAlias = _typing.Literal["oom_kill_disable"]  # noqa: Y015
+    _WhichOneofArgType__oom_kill_disable: _TypeAlias = _typing.Literal["_oom_kill_disable", b"_oom_kill_disable"]  # noqa: Y015
+    _WhichOneofReturnType__pids_limit: _TypeAlias = _typing.Literal["pids_limit"]  # noqa: Y015
+    _WhichOneofArgType__pids_limit: _TypeAlias = _typing.Literal["_pids_limit", b"_pids_limit"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__oom_kill_disable) -> _WhichOneofReturnType__oom_kill_disable | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__pids_limit) -> _WhichOneofReturnType__pids_limit | None: ...
+
+Global___Resources: _TypeAlias = Resources  # noqa: Y015
+
+@_typing.final
+class Cgroup(_message.Message):
+    """Cgroup is a container's cgroup as cgroupd knows it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    PARENT_FIELD_NUMBER: _builtins.int
+    PATH_FIELD_NUMBER: _builtins.int
+    CGROUPS_PATH_FIELD_NUMBER: _builtins.int
+    RESOURCES_FIELD_NUMBER: _builtins.int
+    OOM_KILLS_FIELD_NUMBER: _builtins.int
+    FREEZE_STATE_FIELD_NUMBER: _builtins.int
+    PIDS_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the full container id; the cgroup's leaf name."""
+    name: _builtins.str
+    """name is the container's name, used to label metrics."""
+    parent: _builtins.str
+    """parent is the cgroup parent, relative to each hierarchy root."""
+    path: _builtins.str
+    """path is "<parent>/<container_id>", relative to each hierarchy root."""
+    cgroups_path: _builtins.str
+    """cgroups_path is the value for the OCI spec's linux.cgroupsPath (runc,
+    cgroupfs driver): "/" + path.
+    """
+    oom_kills: _builtins.int
+    """oom_kills counts processes of the cgroup the kernel OOM-killed; it only grows."""
+    freeze_state: _builtins.str
+    """freeze_state is "thawed", "freezing" or "frozen"."""
+    @_builtins.property
+    def resources(self) -> Global___Resources:
+        """resources are the limits in force (after dockerd's defaults and after
+        dropping what the host cannot enforce).
+        """
+
+    @_builtins.property
+    def pids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """pids are the processes in the cgroup now, ascending."""
+
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        parent: _builtins.str = ...,
+        path: _builtins.str = ...,
+        cgroups_path: _builtins.str = ...,
+        resources: Global___Resources | None = ...,
+        oom_kills: _builtins.int = ...,
+        freeze_state: _builtins.str = ...,
+        pids: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["resources", b"resources"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cgroups_path", b"cgroups_path", "container_id", b"container_id", "freeze_state", b"freeze_state", "name", b"name", "oom_kills", b"oom_kills", "parent", b"parent", "path", b"path", "pids", b"pids", "resources", b"resources"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Cgroup: _TypeAlias = Cgroup  # noqa: Y015
+
+@_typing.final
+class CreateCgroupRequest(_message.Message):
+    """CreateCgroupRequest names the container and its limits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    CGROUP_PARENT_FIELD_NUMBER: _builtins.int
+    RESOURCES_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the container's full id; it names the cgroup."""
+    name: _builtins.str
+    """name is the container's name (for metrics labels)."""
+    cgroup_parent: _builtins.str
+    """cgroup_parent overrides daemon.json cgroup-parent (--cgroup-parent); empty
+    uses the daemon's.
+    """
+    @_builtins.property
+    def resources(self) -> Global___Resources:
+        """resources are the container's limits."""
+
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        cgroup_parent: _builtins.str = ...,
+        resources: Global___Resources | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["resources", b"resources"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cgroup_parent", b"cgroup_parent", "container_id", b"container_id", "name", b"name", "resources", b"resources"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateCgroupRequest: _TypeAlias = CreateCgroupRequest  # noqa: Y015
+
+@_typing.final
+class CreateCgroupResponse(_message.Message):
+    """CreateCgroupResponse is the created cgroup."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CGROUP_FIELD_NUMBER: _builtins.int
+    WARNINGS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def cgroup(self) -> Global___Cgroup:
+        """cgroup is the new cgroup, with the limits in force."""
+
+    @_builtins.property
+    def warnings(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """warnings are dockerd's warnings for limits that were dropped."""
+
+    def __init__(
+        self,
+        *,
+        cgroup: Global___Cgroup | None = ...,
+        warnings: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cgroup", b"cgroup"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cgroup", b"cgroup", "warnings", b"warnings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateCgroupResponse: _TypeAlias = CreateCgroupResponse  # noqa: Y015
+
+@_typing.final
+class UpdateResourcesRequest(_message.Message):
+    """UpdateResourcesRequest changes a container's limits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    RESOURCES_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id names the container."""
+    @_builtins.property
+    def resources(self) -> Global___Resources:
+        """resources holds the fields to change; zero or unset fields are kept."""
+
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        resources: Global___Resources | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["resources", b"resources"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "resources", b"resources"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateResourcesRequest: _TypeAlias = UpdateResourcesRequest  # noqa: Y015
+
+@_typing.final
+class UpdateResourcesResponse(_message.Message):
+    """UpdateResourcesResponse is the cgroup after the update."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CGROUP_FIELD_NUMBER: _builtins.int
+    WARNINGS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def cgroup(self) -> Global___Cgroup:
+        """cgroup has the limits now in force."""
+
+    @_builtins.property
+    def warnings(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """warnings are dockerd's warnings for limits that were dropped."""
+
+    def __init__(
+        self,
+        *,
+        cgroup: Global___Cgroup | None = ...,
+        warnings: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cgroup", b"cgroup"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cgroup", b"cgroup", "warnings", b"warnings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateResourcesResponse: _TypeAlias = UpdateResourcesResponse  # noqa: Y015
+
+@_typing.final
+class GetCgroupRequest(_message.Message):
+    """GetCgroupRequest names a container."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id names the container."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCgroupRequest: _TypeAlias = GetCgroupRequest  # noqa: Y015
+
+@_typing.final
+class GetCgroupResponse(_message.Message):
+    """GetCgroupResponse is the container's cgroup."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CGROUP_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def cgroup(self) -> Global___Cgroup:
+        """cgroup is the container's cgroup now."""
+
+    def __init__(
+        self,
+        *,
+        cgroup: Global___Cgroup | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cgroup", b"cgroup"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cgroup", b"cgroup"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCgroupResponse: _TypeAlias = GetCgroupResponse  # noqa: Y015
+
+@_typing.final
+class RemoveCgroupRequest(_message.Message):
+    """RemoveCgroupRequest names a container."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id names the container whose cgroup is removed."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveCgroupRequest: _TypeAlias = RemoveCgroupRequest  # noqa: Y015
+
+@_typing.final
+class RemoveCgroupResponse(_message.Message):
+    """RemoveCgroupResponse is empty: the cgroup and its record are gone."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveCgroupResponse: _TypeAlias = RemoveCgroupResponse  # noqa: Y015
+
+@_typing.final
+class FreezeCgroupRequest(_message.Message):
+    """FreezeCgroupRequest names a container."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id names the container to freeze."""
+    timeout_seconds: _builtins.float
+    """timeout_seconds bounds the wait for the kernel; 0 means 10 s."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        timeout_seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "timeout_seconds", b"timeout_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FreezeCgroupRequest: _TypeAlias = FreezeCgroupRequest  # noqa: Y015
+
+@_typing.final
+class FreezeCgroupResponse(_message.Message):
+    """FreezeCgroupResponse reports the state reached."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FREEZE_STATE_FIELD_NUMBER: _builtins.int
+    freeze_state: _builtins.str
+    """freeze_state is "frozen"."""
+    def __init__(
+        self,
+        *,
+        freeze_state: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["freeze_state", b"freeze_state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FreezeCgroupResponse: _TypeAlias = FreezeCgroupResponse  # noqa: Y015
+
+@_typing.final
+class ThawCgroupRequest(_message.Message):
+    """ThawCgroupRequest names a container."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id names the container to thaw."""
+    timeout_seconds: _builtins.float
+    """timeout_seconds bounds the wait for the kernel; 0 means 10 s."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        timeout_seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "timeout_seconds", b"timeout_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ThawCgroupRequest: _TypeAlias = ThawCgroupRequest  # noqa: Y015
+
+@_typing.final
+class ThawCgroupResponse(_message.Message):
+    """ThawCgroupResponse reports the state reached."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FREEZE_STATE_FIELD_NUMBER: _builtins.int
+    freeze_state: _builtins.str
+    """freeze_state is "thawed"."""
+    def __init__(
+        self,
+        *,
+        freeze_state: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["freeze_state", b"freeze_state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ThawCgroupResponse: _TypeAlias = ThawCgroupResponse  # noqa: Y015
+
+@_typing.final
+class CpuStats(_message.Message):
+    """CpuStats is cpu_stats of Docker's stats JSON. Times are nanoseconds."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOTAL_USAGE_FIELD_NUMBER: _builtins.int
+    PERCPU_USAGE_FIELD_NUMBER: _builtins.int
+    USAGE_IN_KERNELMODE_FIELD_NUMBER: _builtins.int
+    USAGE_IN_USERMODE_FIELD_NUMBER: _builtins.int
+    SYSTEM_CPU_USAGE_FIELD_NUMBER: _builtins.int
+    ONLINE_CPUS_FIELD_NUMBER: _builtins.int
+    PERIODS_FIELD_NUMBER: _builtins.int
+    THROTTLED_PERIODS_FIELD_NUMBER: _builtins.int
+    THROTTLED_TIME_FIELD_NUMBER: _builtins.int
+    total_usage: _builtins.int
+    """total_usage is CPU time the cgroup used since it was made."""
+    usage_in_kernelmode: _builtins.int
+    """usage_in_kernelmode is system CPU time."""
+    usage_in_usermode: _builtins.int
+    """usage_in_usermode is user CPU time."""
+    system_cpu_usage: _builtins.int
+    """system_cpu_usage is the host's total CPU time from /proc/stat."""
+    online_cpus: _builtins.int
+    """online_cpus is the number of online CPUs of the host."""
+    periods: _builtins.int
+    """periods is the number of CFS periods with runnable tasks."""
+    throttled_periods: _builtins.int
+    """throttled_periods is the number of periods the cgroup was throttled in."""
+    throttled_time: _builtins.int
+    """throttled_time is the total time the cgroup was throttled."""
+    @_builtins.property
+    def percpu_usage(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """percpu_usage is CPU time per CPU (cgroup v1 only)."""
+
+    def __init__(
+        self,
+        *,
+        total_usage: _builtins.int = ...,
+        percpu_usage: _abc.Iterable[_builtins.int] | None = ...,
+        usage_in_kernelmode: _builtins.int = ...,
+        usage_in_usermode: _builtins.int = ...,
+        system_cpu_usage: _builtins.int = ...,
+        online_cpus: _builtins.int = ...,
+        periods: _builtins.int = ...,
+        throttled_periods: _builtins.int = ...,
+        throttled_time: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["online_cpus", b"online_cpus", "percpu_usage", b"percpu_usage", "periods", b"periods", "system_cpu_usage", b"system_cpu_usage", "throttled_periods", b"throttled_periods", "throttled_time", b"throttled_time", "total_usage", b"total_usage", "usage_in_kernelmode", b"usage_in_kernelmode", "usage_in_usermode", b"usage_in_usermode"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CpuStats: _TypeAlias = CpuStats  # noqa: Y015
+
+@_typing.final
+class MemoryStats(_message.Message):
+    """MemoryStats is memory_stats of Docker's stats JSON. Sizes are bytes."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class StatsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    USAGE_FIELD_NUMBER: _builtins.int
+    MAX_USAGE_FIELD_NUMBER: _builtins.int
+    FAILCNT_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    STATS_FIELD_NUMBER: _builtins.int
+    usage: _builtins.int
+    """usage is the memory the cgroup uses now."""
+    max_usage: _builtins.int
+    """max_usage is the peak usage where the kernel records it (0 otherwise)."""
+    failcnt: _builtins.int
+    """failcnt counts hits of the limit (cgroup v1 only)."""
+    limit: _builtins.int
+    """limit is the memory limit, or the host's memory when there is none."""
+    @_builtins.property
+    def stats(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """stats is memory.stat as the kernel writes it (v1 or v2 keys)."""
+
+    def __init__(
+        self,
+        *,
+        usage: _builtins.int = ...,
+        max_usage: _builtins.int = ...,
+        failcnt: _builtins.int = ...,
+        limit: _builtins.int = ...,
+        stats: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["failcnt", b"failcnt", "limit", b"limit", "max_usage", b"max_usage", "stats", b"stats", "usage", b"usage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MemoryStats: _TypeAlias = MemoryStats  # noqa: Y015
+
+@_typing.final
+class PidsStats(_message.Message):
+    """PidsStats is pids_stats of Docker's stats JSON."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURRENT_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    current: _builtins.int
+    """current is the number of processes and threads."""
+    limit: _builtins.int
+    """limit is pids.max; 0 when unlimited."""
+    def __init__(
+        self,
+        *,
+        current: _builtins.int = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["current", b"current", "limit", b"limit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PidsStats: _TypeAlias = PidsStats  # noqa: Y015
+
+@_typing.final
+class BlkioEntry(_message.Message):
+    """BlkioEntry is one line of block I/O accounting."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MAJOR_FIELD_NUMBER: _builtins.int
+    MINOR_FIELD_NUMBER: _builtins.int
+    OP_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    major: _builtins.int
+    """major is the device's major number."""
+    minor: _builtins.int
+    """minor is the device's minor number."""
+    op: _builtins.str
+    """op is the operation: "Read", "Write", "Sync", "Async", "Discard" (v1) or
+    "read", "write" (v2), as dockerd reports them.
+    """
+    value: _builtins.int
+    """value is bytes or operations."""
+    def __init__(
+        self,
+        *,
+        major: _builtins.int = ...,
+        minor: _builtins.int = ...,
+        op: _builtins.str = ...,
+        value: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["major", b"major", "minor", b"minor", "op", b"op", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BlkioEntry: _TypeAlias = BlkioEntry  # noqa: Y015
+
+@_typing.final
+class BlkioStats(_message.Message):
+    """BlkioStats is blkio_stats of Docker's stats JSON."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IO_SERVICE_BYTES_RECURSIVE_FIELD_NUMBER: _builtins.int
+    IO_SERVICED_RECURSIVE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def io_service_bytes_recursive(self) -> _containers.RepeatedCompositeFieldContainer[Global___BlkioEntry]:
+        """io_service_bytes_recursive counts bytes per device and operation."""
+
+    @_builtins.property
+    def io_serviced_recursive(self) -> _containers.RepeatedCompositeFieldContainer[Global___BlkioEntry]:
+        """io_serviced_recursive counts operations per device and operation."""
+
+    def __init__(
+        self,
+        *,
+        io_service_bytes_recursive: _abc.Iterable[Global___BlkioEntry] | None = ...,
+        io_serviced_recursive: _abc.Iterable[Global___BlkioEntry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["io_service_bytes_recursive", b"io_service_bytes_recursive", "io_serviced_recursive", b"io_serviced_recursive"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BlkioStats: _TypeAlias = BlkioStats  # noqa: Y015
+
+@_typing.final
+class StatsSample(_message.Message):
+    """StatsSample is one read of a container's cgroup."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    READ_UNIX_NANO_FIELD_NUMBER: _builtins.int
+    CPU_FIELD_NUMBER: _builtins.int
+    MEMORY_FIELD_NUMBER: _builtins.int
+    PIDS_FIELD_NUMBER: _builtins.int
+    BLKIO_FIELD_NUMBER: _builtins.int
+    read_unix_nano: _builtins.int
+    """read_unix_nano is when the sample was read, nanoseconds since the epoch."""
+    @_builtins.property
+    def cpu(self) -> Global___CpuStats:
+        """cpu is the CPU accounting."""
+
+    @_builtins.property
+    def memory(self) -> Global___MemoryStats:
+        """memory is the memory accounting."""
+
+    @_builtins.property
+    def pids(self) -> Global___PidsStats:
+        """pids is the process count and limit."""
+
+    @_builtins.property
+    def blkio(self) -> Global___BlkioStats:
+        """blkio is the block I/O accounting."""
+
+    def __init__(
+        self,
+        *,
+        read_unix_nano: _builtins.int = ...,
+        cpu: Global___CpuStats | None = ...,
+        memory: Global___MemoryStats | None = ...,
+        pids: Global___PidsStats | None = ...,
+        blkio: Global___BlkioStats | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["blkio", b"blkio", "cpu", b"cpu", "memory", b"memory", "pids", b"pids"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blkio", b"blkio", "cpu", b"cpu", "memory", b"memory", "pids", b"pids", "read_unix_nano", b"read_unix_nano"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StatsSample: _TypeAlias = StatsSample  # noqa: Y015
+
+@_typing.final
+class GetStatsRequest(_message.Message):
+    """GetStatsRequest names a container."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    ONE_SHOT_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id names the container."""
+    one_shot: _builtins.bool
+    """one_shot returns a single sample at once instead of two 1 s apart."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        one_shot: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "one_shot", b"one_shot"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStatsRequest: _TypeAlias = GetStatsRequest  # noqa: Y015
+
+@_typing.final
+class GetStatsResponse(_message.Message):
+    """GetStatsResponse holds the sample and, unless one_shot, the one before it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SAMPLE_FIELD_NUMBER: _builtins.int
+    PREVIOUS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sample(self) -> Global___StatsSample:
+        """sample is the latest read."""
+
+    @_builtins.property
+    def previous(self) -> Global___StatsSample:
+        """previous is the read 1 s earlier (precpu_stats); unset for one_shot."""
+
+    def __init__(
+        self,
+        *,
+        sample: Global___StatsSample | None = ...,
+        previous: Global___StatsSample | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["previous", b"previous", "sample", b"sample"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["previous", b"previous", "sample", b"sample"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStatsResponse: _TypeAlias = GetStatsResponse  # noqa: Y015
+
+@_typing.final
+class StreamStatsRequest(_message.Message):
+    """StreamStatsRequest names a container."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id names the container."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamStatsRequest: _TypeAlias = StreamStatsRequest  # noqa: Y015
+
+@_typing.final
+class StreamStatsResponse(_message.Message):
+    """StreamStatsResponse is one tick of the stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SAMPLE_FIELD_NUMBER: _builtins.int
+    PREVIOUS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sample(self) -> Global___StatsSample:
+        """sample is the latest read."""
+
+    @_builtins.property
+    def previous(self) -> Global___StatsSample:
+        """previous is the read of the tick before; unset on the first message."""
+
+    def __init__(
+        self,
+        *,
+        sample: Global___StatsSample | None = ...,
+        previous: Global___StatsSample | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["previous", b"previous", "sample", b"sample"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["previous", b"previous", "sample", b"sample"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamStatsResponse: _TypeAlias = StreamStatsResponse  # noqa: Y015
+
+@_typing.final
+class WatchOOMRequest(_message.Message):
+    """WatchOOMRequest optionally narrows the watch to one container."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id limits the stream to one container; empty watches all."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchOOMRequest: _TypeAlias = WatchOOMRequest  # noqa: Y015
+
+@_typing.final
+class WatchOOMResponse(_message.Message):
+    """WatchOOMResponse reports OOM kills in one container."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    OOM_KILLS_FIELD_NUMBER: _builtins.int
+    NEW_KILLS_FIELD_NUMBER: _builtins.int
+    TIME_UNIX_NANO_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the container whose processes were killed."""
+    name: _builtins.str
+    """name is the container's name."""
+    oom_kills: _builtins.int
+    """oom_kills is the container's total so far (as now recorded in etcd)."""
+    new_kills: _builtins.int
+    """new_kills is how many of them are new since the previous report."""
+    time_unix_nano: _builtins.int
+    """time_unix_nano is when cgroupd noticed them."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        oom_kills: _builtins.int = ...,
+        new_kills: _builtins.int = ...,
+        time_unix_nano: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "name", b"name", "new_kills", b"new_kills", "oom_kills", b"oom_kills", "time_unix_nano", b"time_unix_nano"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchOOMResponse: _TypeAlias = WatchOOMResponse  # noqa: Y015

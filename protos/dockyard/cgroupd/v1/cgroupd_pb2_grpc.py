@@ -41,6 +41,51 @@ class CgroupsStub:
                 request_serializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.GetHostInfoRequest.SerializeToString,
                 response_deserializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.GetHostInfoResponse.FromString,
                 _registered_method=True)
+        self.CreateCgroup = channel.unary_unary(
+                '/dockyard.cgroupd.v1.Cgroups/CreateCgroup',
+                request_serializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.CreateCgroupRequest.SerializeToString,
+                response_deserializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.CreateCgroupResponse.FromString,
+                _registered_method=True)
+        self.UpdateResources = channel.unary_unary(
+                '/dockyard.cgroupd.v1.Cgroups/UpdateResources',
+                request_serializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.UpdateResourcesRequest.SerializeToString,
+                response_deserializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.UpdateResourcesResponse.FromString,
+                _registered_method=True)
+        self.GetCgroup = channel.unary_unary(
+                '/dockyard.cgroupd.v1.Cgroups/GetCgroup',
+                request_serializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.GetCgroupRequest.SerializeToString,
+                response_deserializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.GetCgroupResponse.FromString,
+                _registered_method=True)
+        self.RemoveCgroup = channel.unary_unary(
+                '/dockyard.cgroupd.v1.Cgroups/RemoveCgroup',
+                request_serializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.RemoveCgroupRequest.SerializeToString,
+                response_deserializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.RemoveCgroupResponse.FromString,
+                _registered_method=True)
+        self.FreezeCgroup = channel.unary_unary(
+                '/dockyard.cgroupd.v1.Cgroups/FreezeCgroup',
+                request_serializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.FreezeCgroupRequest.SerializeToString,
+                response_deserializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.FreezeCgroupResponse.FromString,
+                _registered_method=True)
+        self.ThawCgroup = channel.unary_unary(
+                '/dockyard.cgroupd.v1.Cgroups/ThawCgroup',
+                request_serializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.ThawCgroupRequest.SerializeToString,
+                response_deserializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.ThawCgroupResponse.FromString,
+                _registered_method=True)
+        self.GetStats = channel.unary_unary(
+                '/dockyard.cgroupd.v1.Cgroups/GetStats',
+                request_serializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.GetStatsRequest.SerializeToString,
+                response_deserializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.GetStatsResponse.FromString,
+                _registered_method=True)
+        self.StreamStats = channel.unary_stream(
+                '/dockyard.cgroupd.v1.Cgroups/StreamStats',
+                request_serializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.StreamStatsRequest.SerializeToString,
+                response_deserializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.StreamStatsResponse.FromString,
+                _registered_method=True)
+        self.WatchOOM = channel.unary_stream(
+                '/dockyard.cgroupd.v1.Cgroups/WatchOOM',
+                request_serializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.WatchOOMRequest.SerializeToString,
+                response_deserializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.WatchOOMResponse.FromString,
+                _registered_method=True)
 
 
 class CgroupsServicer:
@@ -56,6 +101,89 @@ class CgroupsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateCgroup(self, request, context):
+        """CreateCgroup makes the cgroup of a container at <parent>/<container_id> in
+        every hierarchy, applies its limits and records it. Limits are validated as
+        dockerd does: a refused value is INVALID_ARGUMENT with dockerd's wording; a
+        limit the host cannot enforce is dropped with dockerd's warning. An existing
+        cgroup for the container is ALREADY_EXISTS. Nothing is left behind on failure.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateResources(self, request, context):
+        """UpdateResources changes limits of a live cgroup (`docker update`): fields
+        left at zero (or unset) keep their value. A limit the kernel refuses now
+        (v1: memory below what the cgroup uses and cannot reclaim) is
+        ALREADY_EXISTS (conflict) and the record keeps the old values.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCgroup(self, request, context):
+        """GetCgroup reports a container's cgroup: record, freezer state, processes,
+        and the OOM kill count read from the kernel at call time (never stale).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveCgroup(self, request, context):
+        """RemoveCgroup removes the cgroup from every hierarchy and deletes its record.
+        It kills nothing: while processes remain it fails with ALREADY_EXISTS
+        (conflict). NOT_FOUND when the container has no cgroup.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FreezeCgroup(self, request, context):
+        """FreezeCgroup freezes every process of the cgroup (`docker pause`) and
+        returns once the kernel reports it frozen. On timeout the cgroup is thawed
+        again and the call fails with UNAVAILABLE. Freezing a frozen cgroup is a no-op.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ThawCgroup(self, request, context):
+        """ThawCgroup resumes a frozen cgroup (`docker unpause`) and returns once the
+        kernel reports it thawed. Thawing a thawed cgroup is a no-op.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStats(self, request, context):
+        """GetStats reads a statistics sample. Unless one_shot, it waits 1 s and reads
+        again, returning both so a client can compute rates (dockerd's
+        precpu_stats for `stream=false`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamStats(self, request, context):
+        """StreamStats sends a sample every second, each with the one before it,
+        until the client cancels or the cgroup is removed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchOOM(self, request, context):
+        """WatchOOM streams OOM kills as cgroupd notices them (it polls every
+        container's kernel counter about twice a second). Each kill is also
+        recorded first as oom_kills in the container's etcd record under
+        /dockyard/v1/cgroups/<id>, so a watcher that was not connected loses
+        nothing: compare the record (or GetCgroup) with the count it last saw.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CgroupsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -63,6 +191,51 @@ def add_CgroupsServicer_to_server(servicer, server):
                     servicer.GetHostInfo,
                     request_deserializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.GetHostInfoRequest.FromString,
                     response_serializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.GetHostInfoResponse.SerializeToString,
+            ),
+            'CreateCgroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCgroup,
+                    request_deserializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.CreateCgroupRequest.FromString,
+                    response_serializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.CreateCgroupResponse.SerializeToString,
+            ),
+            'UpdateResources': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateResources,
+                    request_deserializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.UpdateResourcesRequest.FromString,
+                    response_serializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.UpdateResourcesResponse.SerializeToString,
+            ),
+            'GetCgroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCgroup,
+                    request_deserializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.GetCgroupRequest.FromString,
+                    response_serializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.GetCgroupResponse.SerializeToString,
+            ),
+            'RemoveCgroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveCgroup,
+                    request_deserializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.RemoveCgroupRequest.FromString,
+                    response_serializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.RemoveCgroupResponse.SerializeToString,
+            ),
+            'FreezeCgroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.FreezeCgroup,
+                    request_deserializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.FreezeCgroupRequest.FromString,
+                    response_serializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.FreezeCgroupResponse.SerializeToString,
+            ),
+            'ThawCgroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.ThawCgroup,
+                    request_deserializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.ThawCgroupRequest.FromString,
+                    response_serializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.ThawCgroupResponse.SerializeToString,
+            ),
+            'GetStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStats,
+                    request_deserializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.GetStatsRequest.FromString,
+                    response_serializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.GetStatsResponse.SerializeToString,
+            ),
+            'StreamStats': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamStats,
+                    request_deserializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.StreamStatsRequest.FromString,
+                    response_serializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.StreamStatsResponse.SerializeToString,
+            ),
+            'WatchOOM': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchOOM,
+                    request_deserializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.WatchOOMRequest.FromString,
+                    response_serializer=dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.WatchOOMResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -94,6 +267,249 @@ class Cgroups:
             '/dockyard.cgroupd.v1.Cgroups/GetHostInfo',
             dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.GetHostInfoRequest.SerializeToString,
             dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.GetHostInfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCgroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.cgroupd.v1.Cgroups/CreateCgroup',
+            dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.CreateCgroupRequest.SerializeToString,
+            dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.CreateCgroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateResources(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.cgroupd.v1.Cgroups/UpdateResources',
+            dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.UpdateResourcesRequest.SerializeToString,
+            dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.UpdateResourcesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCgroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.cgroupd.v1.Cgroups/GetCgroup',
+            dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.GetCgroupRequest.SerializeToString,
+            dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.GetCgroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveCgroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.cgroupd.v1.Cgroups/RemoveCgroup',
+            dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.RemoveCgroupRequest.SerializeToString,
+            dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.RemoveCgroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FreezeCgroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.cgroupd.v1.Cgroups/FreezeCgroup',
+            dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.FreezeCgroupRequest.SerializeToString,
+            dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.FreezeCgroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ThawCgroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.cgroupd.v1.Cgroups/ThawCgroup',
+            dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.ThawCgroupRequest.SerializeToString,
+            dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.ThawCgroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.cgroupd.v1.Cgroups/GetStats',
+            dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.GetStatsRequest.SerializeToString,
+            dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.GetStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dockyard.cgroupd.v1.Cgroups/StreamStats',
+            dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.StreamStatsRequest.SerializeToString,
+            dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.StreamStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchOOM(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dockyard.cgroupd.v1.Cgroups/WatchOOM',
+            dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.WatchOOMRequest.SerializeToString,
+            dockyard_dot_cgroupd_dot_v1_dot_cgroupd__pb2.WatchOOMResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -41,6 +41,53 @@ class CgroupsStub:
     """GetHostInfo reports the cgroup setup detected on the host and which
     limits it can enforce, for `docker info`. It never fails once serving.
     """
+    CreateCgroup: _grpc.UnaryUnaryMultiCallable[_cgroupd_pb2.CreateCgroupRequest, _cgroupd_pb2.CreateCgroupResponse]
+    """CreateCgroup makes the cgroup of a container at <parent>/<container_id> in
+    every hierarchy, applies its limits and records it. Limits are validated as
+    dockerd does: a refused value is INVALID_ARGUMENT with dockerd's wording; a
+    limit the host cannot enforce is dropped with dockerd's warning. An existing
+    cgroup for the container is ALREADY_EXISTS. Nothing is left behind on failure.
+    """
+    UpdateResources: _grpc.UnaryUnaryMultiCallable[_cgroupd_pb2.UpdateResourcesRequest, _cgroupd_pb2.UpdateResourcesResponse]
+    """UpdateResources changes limits of a live cgroup (`docker update`): fields
+    left at zero (or unset) keep their value. A limit the kernel refuses now
+    (v1: memory below what the cgroup uses and cannot reclaim) is
+    ALREADY_EXISTS (conflict) and the record keeps the old values.
+    """
+    GetCgroup: _grpc.UnaryUnaryMultiCallable[_cgroupd_pb2.GetCgroupRequest, _cgroupd_pb2.GetCgroupResponse]
+    """GetCgroup reports a container's cgroup: record, freezer state, processes,
+    and the OOM kill count read from the kernel at call time (never stale).
+    """
+    RemoveCgroup: _grpc.UnaryUnaryMultiCallable[_cgroupd_pb2.RemoveCgroupRequest, _cgroupd_pb2.RemoveCgroupResponse]
+    """RemoveCgroup removes the cgroup from every hierarchy and deletes its record.
+    It kills nothing: while processes remain it fails with ALREADY_EXISTS
+    (conflict). NOT_FOUND when the container has no cgroup.
+    """
+    FreezeCgroup: _grpc.UnaryUnaryMultiCallable[_cgroupd_pb2.FreezeCgroupRequest, _cgroupd_pb2.FreezeCgroupResponse]
+    """FreezeCgroup freezes every process of the cgroup (`docker pause`) and
+    returns once the kernel reports it frozen. On timeout the cgroup is thawed
+    again and the call fails with UNAVAILABLE. Freezing a frozen cgroup is a no-op.
+    """
+    ThawCgroup: _grpc.UnaryUnaryMultiCallable[_cgroupd_pb2.ThawCgroupRequest, _cgroupd_pb2.ThawCgroupResponse]
+    """ThawCgroup resumes a frozen cgroup (`docker unpause`) and returns once the
+    kernel reports it thawed. Thawing a thawed cgroup is a no-op.
+    """
+    GetStats: _grpc.UnaryUnaryMultiCallable[_cgroupd_pb2.GetStatsRequest, _cgroupd_pb2.GetStatsResponse]
+    """GetStats reads a statistics sample. Unless one_shot, it waits 1 s and reads
+    again, returning both so a client can compute rates (dockerd's
+    precpu_stats for `stream=false`).
+    """
+    StreamStats: _grpc.UnaryStreamMultiCallable[_cgroupd_pb2.StreamStatsRequest, _cgroupd_pb2.StreamStatsResponse]
+    """StreamStats sends a sample every second, each with the one before it,
+    until the client cancels or the cgroup is removed.
+    """
+    WatchOOM: _grpc.UnaryStreamMultiCallable[_cgroupd_pb2.WatchOOMRequest, _cgroupd_pb2.WatchOOMResponse]
+    """WatchOOM streams OOM kills as cgroupd notices them (it polls every
+    container's kernel counter about twice a second). Each kill is also
+    recorded first as oom_kills in the container's etcd record under
+    /dockyard/v1/cgroups/<id>, so a watcher that was not connected loses
+    nothing: compare the record (or GetCgroup) with the count it last saw.
+    """
 
 @_typing.type_check_only
 class CgroupsAsyncStub(CgroupsStub):
@@ -52,6 +99,53 @@ class CgroupsAsyncStub(CgroupsStub):
     GetHostInfo: _aio.UnaryUnaryMultiCallable[_cgroupd_pb2.GetHostInfoRequest, _cgroupd_pb2.GetHostInfoResponse]  # type: ignore[assignment]
     """GetHostInfo reports the cgroup setup detected on the host and which
     limits it can enforce, for `docker info`. It never fails once serving.
+    """
+    CreateCgroup: _aio.UnaryUnaryMultiCallable[_cgroupd_pb2.CreateCgroupRequest, _cgroupd_pb2.CreateCgroupResponse]  # type: ignore[assignment]
+    """CreateCgroup makes the cgroup of a container at <parent>/<container_id> in
+    every hierarchy, applies its limits and records it. Limits are validated as
+    dockerd does: a refused value is INVALID_ARGUMENT with dockerd's wording; a
+    limit the host cannot enforce is dropped with dockerd's warning. An existing
+    cgroup for the container is ALREADY_EXISTS. Nothing is left behind on failure.
+    """
+    UpdateResources: _aio.UnaryUnaryMultiCallable[_cgroupd_pb2.UpdateResourcesRequest, _cgroupd_pb2.UpdateResourcesResponse]  # type: ignore[assignment]
+    """UpdateResources changes limits of a live cgroup (`docker update`): fields
+    left at zero (or unset) keep their value. A limit the kernel refuses now
+    (v1: memory below what the cgroup uses and cannot reclaim) is
+    ALREADY_EXISTS (conflict) and the record keeps the old values.
+    """
+    GetCgroup: _aio.UnaryUnaryMultiCallable[_cgroupd_pb2.GetCgroupRequest, _cgroupd_pb2.GetCgroupResponse]  # type: ignore[assignment]
+    """GetCgroup reports a container's cgroup: record, freezer state, processes,
+    and the OOM kill count read from the kernel at call time (never stale).
+    """
+    RemoveCgroup: _aio.UnaryUnaryMultiCallable[_cgroupd_pb2.RemoveCgroupRequest, _cgroupd_pb2.RemoveCgroupResponse]  # type: ignore[assignment]
+    """RemoveCgroup removes the cgroup from every hierarchy and deletes its record.
+    It kills nothing: while processes remain it fails with ALREADY_EXISTS
+    (conflict). NOT_FOUND when the container has no cgroup.
+    """
+    FreezeCgroup: _aio.UnaryUnaryMultiCallable[_cgroupd_pb2.FreezeCgroupRequest, _cgroupd_pb2.FreezeCgroupResponse]  # type: ignore[assignment]
+    """FreezeCgroup freezes every process of the cgroup (`docker pause`) and
+    returns once the kernel reports it frozen. On timeout the cgroup is thawed
+    again and the call fails with UNAVAILABLE. Freezing a frozen cgroup is a no-op.
+    """
+    ThawCgroup: _aio.UnaryUnaryMultiCallable[_cgroupd_pb2.ThawCgroupRequest, _cgroupd_pb2.ThawCgroupResponse]  # type: ignore[assignment]
+    """ThawCgroup resumes a frozen cgroup (`docker unpause`) and returns once the
+    kernel reports it thawed. Thawing a thawed cgroup is a no-op.
+    """
+    GetStats: _aio.UnaryUnaryMultiCallable[_cgroupd_pb2.GetStatsRequest, _cgroupd_pb2.GetStatsResponse]  # type: ignore[assignment]
+    """GetStats reads a statistics sample. Unless one_shot, it waits 1 s and reads
+    again, returning both so a client can compute rates (dockerd's
+    precpu_stats for `stream=false`).
+    """
+    StreamStats: _aio.UnaryStreamMultiCallable[_cgroupd_pb2.StreamStatsRequest, _cgroupd_pb2.StreamStatsResponse]  # type: ignore[assignment]
+    """StreamStats sends a sample every second, each with the one before it,
+    until the client cancels or the cgroup is removed.
+    """
+    WatchOOM: _aio.UnaryStreamMultiCallable[_cgroupd_pb2.WatchOOMRequest, _cgroupd_pb2.WatchOOMResponse]  # type: ignore[assignment]
+    """WatchOOM streams OOM kills as cgroupd notices them (it polls every
+    container's kernel counter about twice a second). Each kill is also
+    recorded first as oom_kills in the container's etcd record under
+    /dockyard/v1/cgroups/<id>, so a watcher that was not connected loses
+    nothing: compare the record (or GetCgroup) with the count it last saw.
     """
 
 class CgroupsServicer(metaclass=_abc_1.ABCMeta):
@@ -67,6 +161,107 @@ class CgroupsServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_cgroupd_pb2.GetHostInfoResponse, _abc.Awaitable[_cgroupd_pb2.GetHostInfoResponse]]:
         """GetHostInfo reports the cgroup setup detected on the host and which
         limits it can enforce, for `docker info`. It never fails once serving.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateCgroup(
+        self,
+        request: _cgroupd_pb2.CreateCgroupRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_cgroupd_pb2.CreateCgroupResponse, _abc.Awaitable[_cgroupd_pb2.CreateCgroupResponse]]:
+        """CreateCgroup makes the cgroup of a container at <parent>/<container_id> in
+        every hierarchy, applies its limits and records it. Limits are validated as
+        dockerd does: a refused value is INVALID_ARGUMENT with dockerd's wording; a
+        limit the host cannot enforce is dropped with dockerd's warning. An existing
+        cgroup for the container is ALREADY_EXISTS. Nothing is left behind on failure.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateResources(
+        self,
+        request: _cgroupd_pb2.UpdateResourcesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_cgroupd_pb2.UpdateResourcesResponse, _abc.Awaitable[_cgroupd_pb2.UpdateResourcesResponse]]:
+        """UpdateResources changes limits of a live cgroup (`docker update`): fields
+        left at zero (or unset) keep their value. A limit the kernel refuses now
+        (v1: memory below what the cgroup uses and cannot reclaim) is
+        ALREADY_EXISTS (conflict) and the record keeps the old values.
+        """
+
+    @_abc_1.abstractmethod
+    def GetCgroup(
+        self,
+        request: _cgroupd_pb2.GetCgroupRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_cgroupd_pb2.GetCgroupResponse, _abc.Awaitable[_cgroupd_pb2.GetCgroupResponse]]:
+        """GetCgroup reports a container's cgroup: record, freezer state, processes,
+        and the OOM kill count read from the kernel at call time (never stale).
+        """
+
+    @_abc_1.abstractmethod
+    def RemoveCgroup(
+        self,
+        request: _cgroupd_pb2.RemoveCgroupRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_cgroupd_pb2.RemoveCgroupResponse, _abc.Awaitable[_cgroupd_pb2.RemoveCgroupResponse]]:
+        """RemoveCgroup removes the cgroup from every hierarchy and deletes its record.
+        It kills nothing: while processes remain it fails with ALREADY_EXISTS
+        (conflict). NOT_FOUND when the container has no cgroup.
+        """
+
+    @_abc_1.abstractmethod
+    def FreezeCgroup(
+        self,
+        request: _cgroupd_pb2.FreezeCgroupRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_cgroupd_pb2.FreezeCgroupResponse, _abc.Awaitable[_cgroupd_pb2.FreezeCgroupResponse]]:
+        """FreezeCgroup freezes every process of the cgroup (`docker pause`) and
+        returns once the kernel reports it frozen. On timeout the cgroup is thawed
+        again and the call fails with UNAVAILABLE. Freezing a frozen cgroup is a no-op.
+        """
+
+    @_abc_1.abstractmethod
+    def ThawCgroup(
+        self,
+        request: _cgroupd_pb2.ThawCgroupRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_cgroupd_pb2.ThawCgroupResponse, _abc.Awaitable[_cgroupd_pb2.ThawCgroupResponse]]:
+        """ThawCgroup resumes a frozen cgroup (`docker unpause`) and returns once the
+        kernel reports it thawed. Thawing a thawed cgroup is a no-op.
+        """
+
+    @_abc_1.abstractmethod
+    def GetStats(
+        self,
+        request: _cgroupd_pb2.GetStatsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_cgroupd_pb2.GetStatsResponse, _abc.Awaitable[_cgroupd_pb2.GetStatsResponse]]:
+        """GetStats reads a statistics sample. Unless one_shot, it waits 1 s and reads
+        again, returning both so a client can compute rates (dockerd's
+        precpu_stats for `stream=false`).
+        """
+
+    @_abc_1.abstractmethod
+    def StreamStats(
+        self,
+        request: _cgroupd_pb2.StreamStatsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_cgroupd_pb2.StreamStatsResponse], _abc.AsyncIterator[_cgroupd_pb2.StreamStatsResponse]]:
+        """StreamStats sends a sample every second, each with the one before it,
+        until the client cancels or the cgroup is removed.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchOOM(
+        self,
+        request: _cgroupd_pb2.WatchOOMRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_cgroupd_pb2.WatchOOMResponse], _abc.AsyncIterator[_cgroupd_pb2.WatchOOMResponse]]:
+        """WatchOOM streams OOM kills as cgroupd notices them (it polls every
+        container's kernel counter about twice a second). Each kill is also
+        recorded first as oom_kills in the container's etcd record under
+        /dockyard/v1/cgroups/<id>, so a watcher that was not connected loses
+        nothing: compare the record (or GetCgroup) with the count it last saw.
         """
 
 def add_CgroupsServicer_to_server(servicer: CgroupsServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -25,17 +25,77 @@ _sym_db = _symbol_database.Default()
 from dockyard.types.v1 import types_pb2 as dockyard_dot_types_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x64ockyard/imaged/v1/imaged.proto\x12\x12\x64ockyard.imaged.v1\x1a\x1d\x64ockyard/types/v1/types.proto\"\x15\n\x13GetStoreInfoRequest\"\x82\x01\n\x14GetStoreInfoResponse\x12\x0e\n\x06\x64river\x18\x01 \x01(\t\x12\x32\n\rdriver_status\x18\x02 \x03(\x0b\x32\x1b.dockyard.types.v1.KeyValue\x12\x13\n\x0bimage_count\x18\x03 \x01(\r\x12\x11\n\tdata_root\x18\x04 \x01(\t2k\n\x06Images\x12\x61\n\x0cGetStoreInfo\x12\'.dockyard.imaged.v1.GetStoreInfoRequest\x1a(.dockyard.imaged.v1.GetStoreInfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x64ockyard/imaged/v1/imaged.proto\x12\x12\x64ockyard.imaged.v1\x1a\x1d\x64ockyard/types/v1/types.proto\"\x15\n\x13GetStoreInfoRequest\"\x82\x01\n\x14GetStoreInfoResponse\x12\x0e\n\x06\x64river\x18\x01 \x01(\t\x12\x32\n\rdriver_status\x18\x02 \x03(\x0b\x32\x1b.dockyard.types.v1.KeyValue\x12\x13\n\x0bimage_count\x18\x03 \x01(\r\x12\x11\n\tdata_root\x18\x04 \x01(\t\"&\n\x06\x46ilter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\t\"^\n\rImportOptions\x12\x0c\n\x04repo\x18\x01 \x01(\t\x12\x0b\n\x03tag\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x0f\n\x07\x63hanges\x18\x04 \x03(\t\x12\x10\n\x08platform\x18\x05 \x01(\t\"c\n\x12ImportImageRequest\x12\x34\n\x07options\x18\x01 \x01(\x0b\x32!.dockyard.imaged.v1.ImportOptionsH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"\'\n\x13ImportImageResponse\x12\x10\n\x08image_id\x18\x01 \x01(\t\"M\n\x11ListImagesRequest\x12+\n\x07\x66ilters\x18\x01 \x03(\x0b\x32\x1a.dockyard.imaged.v1.Filter\x12\x0b\n\x03\x61ll\x18\x02 \x01(\x08\"\xf6\x01\n\x0cImageSummary\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tparent_id\x18\x02 \x01(\t\x12\x11\n\trepo_tags\x18\x03 \x03(\t\x12\x14\n\x0crepo_digests\x18\x04 \x03(\t\x12\x0f\n\x07\x63reated\x18\x05 \x01(\x03\x12\x0c\n\x04size\x18\x06 \x01(\x03\x12<\n\x06labels\x18\x07 \x03(\x0b\x32,.dockyard.imaged.v1.ImageSummary.LabelsEntry\x12\x12\n\ncontainers\x18\x08 \x01(\x03\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"F\n\x12ListImagesResponse\x12\x30\n\x06images\x18\x01 \x03(\x0b\x32 .dockyard.imaged.v1.ImageSummary\"#\n\x13InspectImageRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x9a\x02\n\x14InspectImageResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\trepo_tags\x18\x02 \x03(\t\x12\x14\n\x0crepo_digests\x18\x03 \x03(\t\x12\x0e\n\x06parent\x18\x04 \x01(\t\x12\x0c\n\x04size\x18\x05 \x01(\x03\x12\x13\n\x0b\x63onfig_json\x18\x06 \x01(\x0c\x12O\n\x0cgraph_driver\x18\x07 \x03(\x0b\x32\x39.dockyard.imaged.v1.InspectImageResponse.GraphDriverEntry\x12\x15\n\rlast_tag_time\x18\x08 \x01(\t\x1a\x32\n\x10GraphDriverEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"&\n\x16GetImageHistoryRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"l\n\x0cHistoryEntry\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x03\x12\x12\n\ncreated_by\x18\x03 \x01(\t\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12\x0c\n\x04size\x18\x05 \x01(\x03\x12\x0f\n\x07\x63omment\x18\x06 \x01(\t\"L\n\x17GetImageHistoryResponse\x12\x31\n\x07\x65ntries\x18\x01 \x03(\x0b\x32 .dockyard.imaged.v1.HistoryEntry\"<\n\x0fTagImageRequest\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0c\n\x04repo\x18\x02 \x01(\t\x12\x0b\n\x03tag\x18\x03 \x01(\t\"\x12\n\x10TagImageResponse\"C\n\x12RemoveImageRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\x12\x10\n\x08no_prune\x18\x03 \x01(\x08\"/\n\nDeleteItem\x12\x10\n\x08untagged\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x65leted\x18\x02 \x01(\t\"D\n\x13RemoveImageResponse\x12-\n\x05items\x18\x01 \x03(\x0b\x32\x1e.dockyard.imaged.v1.DeleteItem\"A\n\x12PruneImagesRequest\x12+\n\x07\x66ilters\x18\x01 \x03(\x0b\x32\x1a.dockyard.imaged.v1.Filter\"]\n\x13PruneImagesResponse\x12-\n\x05items\x18\x01 \x03(\x0b\x32\x1e.dockyard.imaged.v1.DeleteItem\x12\x17\n\x0fspace_reclaimed\x18\x02 \x01(\x03\"=\n\x16PrepareSnapshotRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\t\";\n\x17PrepareSnapshotResponse\x12\x0e\n\x06rootfs\x18\x01 \x01(\t\x12\x10\n\x08image_id\x18\x02 \x01(\t\"-\n\x15RemoveSnapshotRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\"\x18\n\x16RemoveSnapshotResponse\"2\n\x1aListSnapshotChangesRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\",\n\x0eSnapshotChange\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\x05\"R\n\x1bListSnapshotChangesResponse\x12\x33\n\x07\x63hanges\x18\x01 \x03(\x0b\x32\".dockyard.imaged.v1.SnapshotChange2\xdd\x08\n\x06Images\x12\x61\n\x0cGetStoreInfo\x12\'.dockyard.imaged.v1.GetStoreInfoRequest\x1a(.dockyard.imaged.v1.GetStoreInfoResponse\x12`\n\x0bImportImage\x12&.dockyard.imaged.v1.ImportImageRequest\x1a\'.dockyard.imaged.v1.ImportImageResponse(\x01\x12[\n\nListImages\x12%.dockyard.imaged.v1.ListImagesRequest\x1a&.dockyard.imaged.v1.ListImagesResponse\x12\x61\n\x0cInspectImage\x12\'.dockyard.imaged.v1.InspectImageRequest\x1a(.dockyard.imaged.v1.InspectImageResponse\x12j\n\x0fGetImageHistory\x12*.dockyard.imaged.v1.GetImageHistoryRequest\x1a+.dockyard.imaged.v1.GetImageHistoryResponse\x12U\n\x08TagImage\x12#.dockyard.imaged.v1.TagImageRequest\x1a$.dockyard.imaged.v1.TagImageResponse\x12^\n\x0bRemoveImage\x12&.dockyard.imaged.v1.RemoveImageRequest\x1a\'.dockyard.imaged.v1.RemoveImageResponse\x12^\n\x0bPruneImages\x12&.dockyard.imaged.v1.PruneImagesRequest\x1a\'.dockyard.imaged.v1.PruneImagesResponse\x12j\n\x0fPrepareSnapshot\x12*.dockyard.imaged.v1.PrepareSnapshotRequest\x1a+.dockyard.imaged.v1.PrepareSnapshotResponse\x12g\n\x0eRemoveSnapshot\x12).dockyard.imaged.v1.RemoveSnapshotRequest\x1a*.dockyard.imaged.v1.RemoveSnapshotResponse\x12v\n\x13ListSnapshotChanges\x12..dockyard.imaged.v1.ListSnapshotChangesRequest\x1a/.dockyard.imaged.v1.ListSnapshotChangesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dockyard.imaged.v1.imaged_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_IMAGESUMMARY_LABELSENTRY']._loaded_options = None
+  _globals['_IMAGESUMMARY_LABELSENTRY']._serialized_options = b'8\001'
+  _globals['_INSPECTIMAGERESPONSE_GRAPHDRIVERENTRY']._loaded_options = None
+  _globals['_INSPECTIMAGERESPONSE_GRAPHDRIVERENTRY']._serialized_options = b'8\001'
   _globals['_GETSTOREINFOREQUEST']._serialized_start=86
   _globals['_GETSTOREINFOREQUEST']._serialized_end=107
   _globals['_GETSTOREINFORESPONSE']._serialized_start=110
   _globals['_GETSTOREINFORESPONSE']._serialized_end=240
-  _globals['_IMAGES']._serialized_start=242
-  _globals['_IMAGES']._serialized_end=349
+  _globals['_FILTER']._serialized_start=242
+  _globals['_FILTER']._serialized_end=280
+  _globals['_IMPORTOPTIONS']._serialized_start=282
+  _globals['_IMPORTOPTIONS']._serialized_end=376
+  _globals['_IMPORTIMAGEREQUEST']._serialized_start=378
+  _globals['_IMPORTIMAGEREQUEST']._serialized_end=477
+  _globals['_IMPORTIMAGERESPONSE']._serialized_start=479
+  _globals['_IMPORTIMAGERESPONSE']._serialized_end=518
+  _globals['_LISTIMAGESREQUEST']._serialized_start=520
+  _globals['_LISTIMAGESREQUEST']._serialized_end=597
+  _globals['_IMAGESUMMARY']._serialized_start=600
+  _globals['_IMAGESUMMARY']._serialized_end=846
+  _globals['_IMAGESUMMARY_LABELSENTRY']._serialized_start=801
+  _globals['_IMAGESUMMARY_LABELSENTRY']._serialized_end=846
+  _globals['_LISTIMAGESRESPONSE']._serialized_start=848
+  _globals['_LISTIMAGESRESPONSE']._serialized_end=918
+  _globals['_INSPECTIMAGEREQUEST']._serialized_start=920
+  _globals['_INSPECTIMAGEREQUEST']._serialized_end=955
+  _globals['_INSPECTIMAGERESPONSE']._serialized_start=958
+  _globals['_INSPECTIMAGERESPONSE']._serialized_end=1240
+  _globals['_INSPECTIMAGERESPONSE_GRAPHDRIVERENTRY']._serialized_start=1190
+  _globals['_INSPECTIMAGERESPONSE_GRAPHDRIVERENTRY']._serialized_end=1240
+  _globals['_GETIMAGEHISTORYREQUEST']._serialized_start=1242
+  _globals['_GETIMAGEHISTORYREQUEST']._serialized_end=1280
+  _globals['_HISTORYENTRY']._serialized_start=1282
+  _globals['_HISTORYENTRY']._serialized_end=1390
+  _globals['_GETIMAGEHISTORYRESPONSE']._serialized_start=1392
+  _globals['_GETIMAGEHISTORYRESPONSE']._serialized_end=1468
+  _globals['_TAGIMAGEREQUEST']._serialized_start=1470
+  _globals['_TAGIMAGEREQUEST']._serialized_end=1530
+  _globals['_TAGIMAGERESPONSE']._serialized_start=1532
+  _globals['_TAGIMAGERESPONSE']._serialized_end=1550
+  _globals['_REMOVEIMAGEREQUEST']._serialized_start=1552
+  _globals['_REMOVEIMAGEREQUEST']._serialized_end=1619
+  _globals['_DELETEITEM']._serialized_start=1621
+  _globals['_DELETEITEM']._serialized_end=1668
+  _globals['_REMOVEIMAGERESPONSE']._serialized_start=1670
+  _globals['_REMOVEIMAGERESPONSE']._serialized_end=1738
+  _globals['_PRUNEIMAGESREQUEST']._serialized_start=1740
+  _globals['_PRUNEIMAGESREQUEST']._serialized_end=1805
+  _globals['_PRUNEIMAGESRESPONSE']._serialized_start=1807
+  _globals['_PRUNEIMAGESRESPONSE']._serialized_end=1900
+  _globals['_PREPARESNAPSHOTREQUEST']._serialized_start=1902
+  _globals['_PREPARESNAPSHOTREQUEST']._serialized_end=1963
+  _globals['_PREPARESNAPSHOTRESPONSE']._serialized_start=1965
+  _globals['_PREPARESNAPSHOTRESPONSE']._serialized_end=2024
+  _globals['_REMOVESNAPSHOTREQUEST']._serialized_start=2026
+  _globals['_REMOVESNAPSHOTREQUEST']._serialized_end=2071
+  _globals['_REMOVESNAPSHOTRESPONSE']._serialized_start=2073
+  _globals['_REMOVESNAPSHOTRESPONSE']._serialized_end=2097
+  _globals['_LISTSNAPSHOTCHANGESREQUEST']._serialized_start=2099
+  _globals['_LISTSNAPSHOTCHANGESREQUEST']._serialized_end=2149
+  _globals['_SNAPSHOTCHANGE']._serialized_start=2151
+  _globals['_SNAPSHOTCHANGE']._serialized_end=2195
+  _globals['_LISTSNAPSHOTCHANGESRESPONSE']._serialized_start=2197
+  _globals['_LISTSNAPSHOTCHANGESRESPONSE']._serialized_end=2279
+  _globals['_IMAGES']._serialized_start=2282
+  _globals['_IMAGES']._serialized_end=3399
 # @@protoc_insertion_point(module_scope)

@@ -75,3 +75,783 @@ class GetStoreInfoResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetStoreInfoResponse: _TypeAlias = GetStoreInfoResponse  # noqa: Y015
+
+@_typing.final
+class Filter(_message.Message):
+    """Filter is one Docker filter name with its values, e.g. label → ["a=b"]."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    VALUES_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """name is the filter's name: dangling, label, label!, reference, before, since, until."""
+    @_builtins.property
+    def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """values are the filter's values; an image must match each as Docker defines."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        values: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "values", b"values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Filter: _TypeAlias = Filter  # noqa: Y015
+
+@_typing.final
+class ImportOptions(_message.Message):
+    """ImportOptions are the query parameters of `POST /images/create?fromSrc=-`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPO_FIELD_NUMBER: _builtins.int
+    TAG_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    CHANGES_FIELD_NUMBER: _builtins.int
+    PLATFORM_FIELD_NUMBER: _builtins.int
+    repo: _builtins.str
+    """repo names the image, optionally with a tag ("busybox:1"); empty leaves it untagged."""
+    tag: _builtins.str
+    """tag overrides the tag in repo; "latest" when both are empty."""
+    message: _builtins.str
+    """message is the image's comment; "Imported from -" when empty."""
+    platform: _builtins.str
+    """platform is os[/arch[/variant]]; the host's when empty."""
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """changes are Dockerfile instructions applied to the config (CMD, ENV …)."""
+
+    def __init__(
+        self,
+        *,
+        repo: _builtins.str = ...,
+        tag: _builtins.str = ...,
+        message: _builtins.str = ...,
+        changes: _abc.Iterable[_builtins.str] | None = ...,
+        platform: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "message", b"message", "platform", b"platform", "repo", b"repo", "tag", b"tag"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportOptions: _TypeAlias = ImportOptions  # noqa: Y015
+
+@_typing.final
+class ImportImageRequest(_message.Message):
+    """ImportImageRequest is one message of the import stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPTIONS_FIELD_NUMBER: _builtins.int
+    CHUNK_FIELD_NUMBER: _builtins.int
+    chunk: _builtins.bytes
+    """chunk is the next bytes of the archive (any size up to 4 MiB)."""
+    @_builtins.property
+    def options(self) -> Global___ImportOptions:
+        """options come first, exactly once."""
+
+    def __init__(
+        self,
+        *,
+        options: Global___ImportOptions | None = ...,
+        chunk: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "options", b"options", "part", b"part"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "options", b"options", "part", b"part"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_part: _TypeAlias = _typing.Literal["options", "chunk"]  # noqa: Y015
+    _WhichOneofArgType_part: _TypeAlias = _typing.Literal["part", b"part"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_part) -> _WhichOneofReturnType_part | None: ...
+
+Global___ImportImageRequest: _TypeAlias = ImportImageRequest  # noqa: Y015
+
+@_typing.final
+class ImportImageResponse(_message.Message):
+    """ImportImageResponse names the image the import created."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMAGE_ID_FIELD_NUMBER: _builtins.int
+    image_id: _builtins.str
+    """image_id is "sha256:<hex>" of the new image's config."""
+    def __init__(
+        self,
+        *,
+        image_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["image_id", b"image_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportImageResponse: _TypeAlias = ImportImageResponse  # noqa: Y015
+
+@_typing.final
+class ListImagesRequest(_message.Message):
+    """ListImagesRequest holds the query of `GET /images/json`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILTERS_FIELD_NUMBER: _builtins.int
+    ALL_FIELD_NUMBER: _builtins.int
+    all: _builtins.bool
+    """all includes intermediate images (those with children)."""
+    @_builtins.property
+    def filters(self) -> _containers.RepeatedCompositeFieldContainer[Global___Filter]:
+        """filters restrict the list (dangling, label, label!, reference, before, since, until)."""
+
+    def __init__(
+        self,
+        *,
+        filters: _abc.Iterable[Global___Filter] | None = ...,
+        all: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["all", b"all", "filters", b"filters"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListImagesRequest: _TypeAlias = ListImagesRequest  # noqa: Y015
+
+@_typing.final
+class ImageSummary(_message.Message):
+    """ImageSummary is one entry of the image list."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ID_FIELD_NUMBER: _builtins.int
+    PARENT_ID_FIELD_NUMBER: _builtins.int
+    REPO_TAGS_FIELD_NUMBER: _builtins.int
+    REPO_DIGESTS_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    CONTAINERS_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """id is "sha256:<hex>"."""
+    parent_id: _builtins.str
+    """parent_id is the ID of the parent image, empty for imported or pulled ones."""
+    created: _builtins.int
+    """created is the creation time in seconds since the epoch."""
+    size: _builtins.int
+    """size is the total size of the image's layers in bytes."""
+    containers: _builtins.int
+    """containers counts containers using the image; -1 when not computed."""
+    @_builtins.property
+    def repo_tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """repo_tags are familiar "name:tag" references to the image."""
+
+    @_builtins.property
+    def repo_digests(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """repo_digests are familiar "name@sha256:…" references to the image."""
+
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """labels are the image's config labels."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        parent_id: _builtins.str = ...,
+        repo_tags: _abc.Iterable[_builtins.str] | None = ...,
+        repo_digests: _abc.Iterable[_builtins.str] | None = ...,
+        created: _builtins.int = ...,
+        size: _builtins.int = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        containers: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["containers", b"containers", "created", b"created", "id", b"id", "labels", b"labels", "parent_id", b"parent_id", "repo_digests", b"repo_digests", "repo_tags", b"repo_tags", "size", b"size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImageSummary: _TypeAlias = ImageSummary  # noqa: Y015
+
+@_typing.final
+class ListImagesResponse(_message.Message):
+    """ListImagesResponse is the image list."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMAGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def images(self) -> _containers.RepeatedCompositeFieldContainer[Global___ImageSummary]:
+        """images are sorted newest first."""
+
+    def __init__(
+        self,
+        *,
+        images: _abc.Iterable[Global___ImageSummary] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["images", b"images"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListImagesResponse: _TypeAlias = ListImagesResponse  # noqa: Y015
+
+@_typing.final
+class InspectImageRequest(_message.Message):
+    """InspectImageRequest names the image to inspect."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """name is a reference, a full or short ID, or a digest reference."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InspectImageRequest: _TypeAlias = InspectImageRequest  # noqa: Y015
+
+@_typing.final
+class InspectImageResponse(_message.Message):
+    """InspectImageResponse is everything `docker image inspect` shows."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class GraphDriverEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ID_FIELD_NUMBER: _builtins.int
+    REPO_TAGS_FIELD_NUMBER: _builtins.int
+    REPO_DIGESTS_FIELD_NUMBER: _builtins.int
+    PARENT_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    CONFIG_JSON_FIELD_NUMBER: _builtins.int
+    GRAPH_DRIVER_FIELD_NUMBER: _builtins.int
+    LAST_TAG_TIME_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """id is "sha256:<hex>"."""
+    parent: _builtins.str
+    """parent is the parent image's ID or empty."""
+    size: _builtins.int
+    """size is the total size of the image's layers in bytes."""
+    config_json: _builtins.bytes
+    """config_json is the image config document (OCI image config) exactly as stored;
+    its sha256 is id.
+    """
+    last_tag_time: _builtins.str
+    """last_tag_time is when the image was last tagged here (RFC 3339), or empty."""
+    @_builtins.property
+    def repo_tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """repo_tags are familiar "name:tag" references."""
+
+    @_builtins.property
+    def repo_digests(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """repo_digests are familiar "name@sha256:…" references."""
+
+    @_builtins.property
+    def graph_driver(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """graph_driver holds the overlay2 paths (LowerDir, UpperDir, MergedDir, WorkDir)."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        repo_tags: _abc.Iterable[_builtins.str] | None = ...,
+        repo_digests: _abc.Iterable[_builtins.str] | None = ...,
+        parent: _builtins.str = ...,
+        size: _builtins.int = ...,
+        config_json: _builtins.bytes = ...,
+        graph_driver: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        last_tag_time: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_json", b"config_json", "graph_driver", b"graph_driver", "id", b"id", "last_tag_time", b"last_tag_time", "parent", b"parent", "repo_digests", b"repo_digests", "repo_tags", b"repo_tags", "size", b"size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InspectImageResponse: _TypeAlias = InspectImageResponse  # noqa: Y015
+
+@_typing.final
+class GetImageHistoryRequest(_message.Message):
+    """GetImageHistoryRequest names the image."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """name is a reference, a full or short ID, or a digest reference."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetImageHistoryRequest: _TypeAlias = GetImageHistoryRequest  # noqa: Y015
+
+@_typing.final
+class HistoryEntry(_message.Message):
+    """HistoryEntry is one line of `docker history`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    CREATED_BY_FIELD_NUMBER: _builtins.int
+    TAGS_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """id is the image ID for the top entry, "<missing>" for the others."""
+    created: _builtins.int
+    """created is the time of the step in seconds since the epoch."""
+    created_by: _builtins.str
+    """created_by is the command that made the step, often empty for imports."""
+    size: _builtins.int
+    """size is the size in bytes of the layer the step added (0 for empty steps)."""
+    comment: _builtins.str
+    """comment is the step's comment, e.g. "Imported from -"."""
+    @_builtins.property
+    def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """tags are the familiar tags of the image, on the top entry only."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        created: _builtins.int = ...,
+        created_by: _builtins.str = ...,
+        tags: _abc.Iterable[_builtins.str] | None = ...,
+        size: _builtins.int = ...,
+        comment: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "created", b"created", "created_by", b"created_by", "id", b"id", "size", b"size", "tags", b"tags"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HistoryEntry: _TypeAlias = HistoryEntry  # noqa: Y015
+
+@_typing.final
+class GetImageHistoryResponse(_message.Message):
+    """GetImageHistoryResponse lists the history newest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___HistoryEntry]:
+        """entries are newest first."""
+
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[Global___HistoryEntry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetImageHistoryResponse: _TypeAlias = GetImageHistoryResponse  # noqa: Y015
+
+@_typing.final
+class TagImageRequest(_message.Message):
+    """TagImageRequest is `POST /images/{name}/tag?repo=&tag=`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_FIELD_NUMBER: _builtins.int
+    REPO_FIELD_NUMBER: _builtins.int
+    TAG_FIELD_NUMBER: _builtins.int
+    source: _builtins.str
+    """source names the image to tag."""
+    repo: _builtins.str
+    """repo is the repository to tag into, may include a tag."""
+    tag: _builtins.str
+    """tag is the tag; "latest" when empty and repo has none."""
+    def __init__(
+        self,
+        *,
+        source: _builtins.str = ...,
+        repo: _builtins.str = ...,
+        tag: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["repo", b"repo", "source", b"source", "tag", b"tag"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TagImageRequest: _TypeAlias = TagImageRequest  # noqa: Y015
+
+@_typing.final
+class TagImageResponse(_message.Message):
+    """TagImageResponse is empty: the tag exists when the call succeeds."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TagImageResponse: _TypeAlias = TagImageResponse  # noqa: Y015
+
+@_typing.final
+class RemoveImageRequest(_message.Message):
+    """RemoveImageRequest is `DELETE /images/{name}?force=&noprune=`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
+    NO_PRUNE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """name is a reference, a full or short ID, or a digest reference."""
+    force: _builtins.bool
+    """force removes the image despite other references or stopped containers."""
+    no_prune: _builtins.bool
+    """no_prune keeps untagged parent images (nothing to do until images have parents)."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        force: _builtins.bool = ...,
+        no_prune: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["force", b"force", "name", b"name", "no_prune", b"no_prune"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveImageRequest: _TypeAlias = RemoveImageRequest  # noqa: Y015
+
+@_typing.final
+class DeleteItem(_message.Message):
+    """DeleteItem is one line of `docker rmi`; exactly one field is set."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UNTAGGED_FIELD_NUMBER: _builtins.int
+    DELETED_FIELD_NUMBER: _builtins.int
+    untagged: _builtins.str
+    """untagged is a familiar reference that was removed."""
+    deleted: _builtins.str
+    """deleted is the ID of a removed image or the chain ID of a removed layer."""
+    def __init__(
+        self,
+        *,
+        untagged: _builtins.str = ...,
+        deleted: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted", b"deleted", "untagged", b"untagged"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteItem: _TypeAlias = DeleteItem  # noqa: Y015
+
+@_typing.final
+class RemoveImageResponse(_message.Message):
+    """RemoveImageResponse lists what was untagged and deleted, in order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEMS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeleteItem]:
+        """items are in the order dockerd reports them."""
+
+    def __init__(
+        self,
+        *,
+        items: _abc.Iterable[Global___DeleteItem] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveImageResponse: _TypeAlias = RemoveImageResponse  # noqa: Y015
+
+@_typing.final
+class PruneImagesRequest(_message.Message):
+    """PruneImagesRequest is `POST /images/prune?filters=`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILTERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def filters(self) -> _containers.RepeatedCompositeFieldContainer[Global___Filter]:
+        """filters: dangling (default true), label, label!, until."""
+
+    def __init__(
+        self,
+        *,
+        filters: _abc.Iterable[Global___Filter] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filters", b"filters"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PruneImagesRequest: _TypeAlias = PruneImagesRequest  # noqa: Y015
+
+@_typing.final
+class PruneImagesResponse(_message.Message):
+    """PruneImagesResponse reports what prune removed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEMS_FIELD_NUMBER: _builtins.int
+    SPACE_RECLAIMED_FIELD_NUMBER: _builtins.int
+    space_reclaimed: _builtins.int
+    """space_reclaimed is the size in bytes of the layers removed."""
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeleteItem]:
+        """items are the untag and delete lines of every removed image."""
+
+    def __init__(
+        self,
+        *,
+        items: _abc.Iterable[Global___DeleteItem] | None = ...,
+        space_reclaimed: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "space_reclaimed", b"space_reclaimed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PruneImagesResponse: _TypeAlias = PruneImagesResponse  # noqa: Y015
+
+@_typing.final
+class PrepareSnapshotRequest(_message.Message):
+    """PrepareSnapshotRequest asks for a container's root filesystem."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    IMAGE_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the container's 64-hex ID; it names the snapshot."""
+    image: _builtins.str
+    """image names the image whose layers are stacked (any form InspectImage takes)."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        image: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "image", b"image"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PrepareSnapshotRequest: _TypeAlias = PrepareSnapshotRequest  # noqa: Y015
+
+@_typing.final
+class PrepareSnapshotResponse(_message.Message):
+    """PrepareSnapshotResponse says where the filesystem is mounted."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOTFS_FIELD_NUMBER: _builtins.int
+    IMAGE_ID_FIELD_NUMBER: _builtins.int
+    rootfs: _builtins.str
+    """rootfs is the absolute path of the mounted overlay (the runtime's root.path)."""
+    image_id: _builtins.str
+    """image_id is the ID of the image the name resolved to."""
+    def __init__(
+        self,
+        *,
+        rootfs: _builtins.str = ...,
+        image_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["image_id", b"image_id", "rootfs", b"rootfs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PrepareSnapshotResponse: _TypeAlias = PrepareSnapshotResponse  # noqa: Y015
+
+@_typing.final
+class RemoveSnapshotRequest(_message.Message):
+    """RemoveSnapshotRequest names the snapshot to remove."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the container's 64-hex ID."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveSnapshotRequest: _TypeAlias = RemoveSnapshotRequest  # noqa: Y015
+
+@_typing.final
+class RemoveSnapshotResponse(_message.Message):
+    """RemoveSnapshotResponse is empty: the snapshot is gone when the call succeeds."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveSnapshotResponse: _TypeAlias = RemoveSnapshotResponse  # noqa: Y015
+
+@_typing.final
+class ListSnapshotChangesRequest(_message.Message):
+    """ListSnapshotChangesRequest names the snapshot to diff."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the container's 64-hex ID."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSnapshotChangesRequest: _TypeAlias = ListSnapshotChangesRequest  # noqa: Y015
+
+@_typing.final
+class SnapshotChange(_message.Message):
+    """SnapshotChange is one line of `docker diff`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PATH_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    path: _builtins.str
+    """path is absolute inside the container, e.g. "/etc/hosts"."""
+    kind: _builtins.int
+    """kind is 0 modified, 1 added, 2 deleted (Docker's ChangeType)."""
+    def __init__(
+        self,
+        *,
+        path: _builtins.str = ...,
+        kind: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "path", b"path"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SnapshotChange: _TypeAlias = SnapshotChange  # noqa: Y015
+
+@_typing.final
+class ListSnapshotChangesResponse(_message.Message):
+    """ListSnapshotChangesResponse lists the changes sorted by path."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnapshotChange]:
+        """changes are sorted by path."""
+
+    def __init__(
+        self,
+        *,
+        changes: _abc.Iterable[Global___SnapshotChange] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSnapshotChangesResponse: _TypeAlias = ListSnapshotChangesResponse  # noqa: Y015

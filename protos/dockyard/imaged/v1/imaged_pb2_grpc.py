@@ -27,7 +27,8 @@ if _version_not_supported:
 
 class ImagesStub:
     """Images serves image and filesystem state. It is the only writer of the keys
-    under /dockyard/v1/images/, /dockyard/v1/layers/ and /dockyard/v1/volumes/.
+    under /dockyard/v1/images/, /dockyard/v1/refs/, /dockyard/v1/layers/,
+    /dockyard/v1/snapshots/ and /dockyard/v1/volumes/.
     """
 
     def __init__(self, channel):
@@ -41,16 +42,149 @@ class ImagesStub:
                 request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.GetStoreInfoRequest.SerializeToString,
                 response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.GetStoreInfoResponse.FromString,
                 _registered_method=True)
+        self.ImportImage = channel.stream_unary(
+                '/dockyard.imaged.v1.Images/ImportImage',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ImportImageRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ImportImageResponse.FromString,
+                _registered_method=True)
+        self.ListImages = channel.unary_unary(
+                '/dockyard.imaged.v1.Images/ListImages',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ListImagesRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ListImagesResponse.FromString,
+                _registered_method=True)
+        self.InspectImage = channel.unary_unary(
+                '/dockyard.imaged.v1.Images/InspectImage',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.InspectImageRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.InspectImageResponse.FromString,
+                _registered_method=True)
+        self.GetImageHistory = channel.unary_unary(
+                '/dockyard.imaged.v1.Images/GetImageHistory',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.GetImageHistoryRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.GetImageHistoryResponse.FromString,
+                _registered_method=True)
+        self.TagImage = channel.unary_unary(
+                '/dockyard.imaged.v1.Images/TagImage',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.TagImageRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.TagImageResponse.FromString,
+                _registered_method=True)
+        self.RemoveImage = channel.unary_unary(
+                '/dockyard.imaged.v1.Images/RemoveImage',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.RemoveImageRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.RemoveImageResponse.FromString,
+                _registered_method=True)
+        self.PruneImages = channel.unary_unary(
+                '/dockyard.imaged.v1.Images/PruneImages',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PruneImagesRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PruneImagesResponse.FromString,
+                _registered_method=True)
+        self.PrepareSnapshot = channel.unary_unary(
+                '/dockyard.imaged.v1.Images/PrepareSnapshot',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PrepareSnapshotRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PrepareSnapshotResponse.FromString,
+                _registered_method=True)
+        self.RemoveSnapshot = channel.unary_unary(
+                '/dockyard.imaged.v1.Images/RemoveSnapshot',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.RemoveSnapshotRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.RemoveSnapshotResponse.FromString,
+                _registered_method=True)
+        self.ListSnapshotChanges = channel.unary_unary(
+                '/dockyard.imaged.v1.Images/ListSnapshotChanges',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ListSnapshotChangesRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ListSnapshotChangesResponse.FromString,
+                _registered_method=True)
 
 
 class ImagesServicer:
     """Images serves image and filesystem state. It is the only writer of the keys
-    under /dockyard/v1/images/, /dockyard/v1/layers/ and /dockyard/v1/volumes/.
+    under /dockyard/v1/images/, /dockyard/v1/refs/, /dockyard/v1/layers/,
+    /dockyard/v1/snapshots/ and /dockyard/v1/volumes/.
     """
 
     def GetStoreInfo(self, request, context):
         """GetStoreInfo describes the storage backend and what it holds, for
         `docker info`. It never fails once the service is serving.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportImage(self, request_iterator, context):
+        """ImportImage builds a one-layer image from a root filesystem archive
+        (`docker import`). The first message carries the options, the following
+        ones the archive's bytes in order; the call ends when the client closes
+        its side. A bad archive or option fails with INVALID_ARGUMENT and leaves
+        no image, layer or blob behind.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListImages(self, request, context):
+        """ListImages lists images as `GET /images/json` does, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def InspectImage(self, request, context):
+        """InspectImage returns one image found by name, digest reference, full ID or
+        unique ID prefix, as dockerd resolves them; NOT_FOUND says
+        "No such image: NAME:TAG".
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetImageHistory(self, request, context):
+        """GetImageHistory returns the image's history entries, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TagImage(self, request, context):
+        """TagImage points a repository:tag at an existing image, moving the tag if
+        it named another image.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveImage(self, request, context):
+        """RemoveImage untags and/or deletes an image with dockerd's rules; conflicts
+        (other tags by ID, containers using it, child images) fail ALREADY_EXISTS.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PruneImages(self, request, context):
+        """PruneImages deletes dangling images (or all unused ones) matching filters.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PrepareSnapshot(self, request, context):
+        """PrepareSnapshot creates and mounts a container's root filesystem: the
+        image's layers as overlay lowers under a private upper dir. It fails
+        ALREADY_EXISTS when the container has a snapshot already.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveSnapshot(self, request, context):
+        """RemoveSnapshot unmounts and deletes a container's snapshot and releases
+        its layers; NOT_FOUND when there is none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSnapshotChanges(self, request, context):
+        """ListSnapshotChanges lists what a container changed in its snapshot
+        (`docker diff`), sorted by path.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -64,6 +198,56 @@ def add_ImagesServicer_to_server(servicer, server):
                     request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.GetStoreInfoRequest.FromString,
                     response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.GetStoreInfoResponse.SerializeToString,
             ),
+            'ImportImage': grpc.stream_unary_rpc_method_handler(
+                    servicer.ImportImage,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ImportImageRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ImportImageResponse.SerializeToString,
+            ),
+            'ListImages': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListImages,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ListImagesRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ListImagesResponse.SerializeToString,
+            ),
+            'InspectImage': grpc.unary_unary_rpc_method_handler(
+                    servicer.InspectImage,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.InspectImageRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.InspectImageResponse.SerializeToString,
+            ),
+            'GetImageHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetImageHistory,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.GetImageHistoryRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.GetImageHistoryResponse.SerializeToString,
+            ),
+            'TagImage': grpc.unary_unary_rpc_method_handler(
+                    servicer.TagImage,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.TagImageRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.TagImageResponse.SerializeToString,
+            ),
+            'RemoveImage': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveImage,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.RemoveImageRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.RemoveImageResponse.SerializeToString,
+            ),
+            'PruneImages': grpc.unary_unary_rpc_method_handler(
+                    servicer.PruneImages,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PruneImagesRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PruneImagesResponse.SerializeToString,
+            ),
+            'PrepareSnapshot': grpc.unary_unary_rpc_method_handler(
+                    servicer.PrepareSnapshot,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PrepareSnapshotRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PrepareSnapshotResponse.SerializeToString,
+            ),
+            'RemoveSnapshot': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveSnapshot,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.RemoveSnapshotRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.RemoveSnapshotResponse.SerializeToString,
+            ),
+            'ListSnapshotChanges': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSnapshotChanges,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ListSnapshotChangesRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ListSnapshotChangesResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'dockyard.imaged.v1.Images', rpc_method_handlers)
@@ -74,7 +258,8 @@ def add_ImagesServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class Images:
     """Images serves image and filesystem state. It is the only writer of the keys
-    under /dockyard/v1/images/, /dockyard/v1/layers/ and /dockyard/v1/volumes/.
+    under /dockyard/v1/images/, /dockyard/v1/refs/, /dockyard/v1/layers/,
+    /dockyard/v1/snapshots/ and /dockyard/v1/volumes/.
     """
 
     @staticmethod
@@ -94,6 +279,276 @@ class Images:
             '/dockyard.imaged.v1.Images/GetStoreInfo',
             dockyard_dot_imaged_dot_v1_dot_imaged__pb2.GetStoreInfoRequest.SerializeToString,
             dockyard_dot_imaged_dot_v1_dot_imaged__pb2.GetStoreInfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportImage(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/dockyard.imaged.v1.Images/ImportImage',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ImportImageRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ImportImageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListImages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.imaged.v1.Images/ListImages',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ListImagesRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ListImagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InspectImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.imaged.v1.Images/InspectImage',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.InspectImageRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.InspectImageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetImageHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.imaged.v1.Images/GetImageHistory',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.GetImageHistoryRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.GetImageHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TagImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.imaged.v1.Images/TagImage',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.TagImageRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.TagImageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.imaged.v1.Images/RemoveImage',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.RemoveImageRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.RemoveImageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PruneImages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.imaged.v1.Images/PruneImages',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PruneImagesRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PruneImagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PrepareSnapshot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.imaged.v1.Images/PrepareSnapshot',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PrepareSnapshotRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PrepareSnapshotResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveSnapshot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.imaged.v1.Images/RemoveSnapshot',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.RemoveSnapshotRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.RemoveSnapshotResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSnapshotChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.imaged.v1.Images/ListSnapshotChanges',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ListSnapshotChangesRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ListSnapshotChangesResponse.FromString,
             options,
             channel_credentials,
             insecure,

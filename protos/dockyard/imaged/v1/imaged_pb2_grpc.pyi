@@ -30,7 +30,8 @@ GRPC_VERSION: str
 
 class ImagesStub:
     """Images serves image and filesystem state. It is the only writer of the keys
-    under /dockyard/v1/images/, /dockyard/v1/layers/ and /dockyard/v1/volumes/.
+    under /dockyard/v1/images/, /dockyard/v1/refs/, /dockyard/v1/layers/,
+    /dockyard/v1/snapshots/ and /dockyard/v1/volumes/.
     """
 
     @_typing.overload
@@ -41,11 +42,51 @@ class ImagesStub:
     """GetStoreInfo describes the storage backend and what it holds, for
     `docker info`. It never fails once the service is serving.
     """
+    ImportImage: _grpc.StreamUnaryMultiCallable[_imaged_pb2.ImportImageRequest, _imaged_pb2.ImportImageResponse]
+    """ImportImage builds a one-layer image from a root filesystem archive
+    (`docker import`). The first message carries the options, the following
+    ones the archive's bytes in order; the call ends when the client closes
+    its side. A bad archive or option fails with INVALID_ARGUMENT and leaves
+    no image, layer or blob behind.
+    """
+    ListImages: _grpc.UnaryUnaryMultiCallable[_imaged_pb2.ListImagesRequest, _imaged_pb2.ListImagesResponse]
+    """ListImages lists images as `GET /images/json` does, newest first."""
+    InspectImage: _grpc.UnaryUnaryMultiCallable[_imaged_pb2.InspectImageRequest, _imaged_pb2.InspectImageResponse]
+    """InspectImage returns one image found by name, digest reference, full ID or
+    unique ID prefix, as dockerd resolves them; NOT_FOUND says
+    "No such image: NAME:TAG".
+    """
+    GetImageHistory: _grpc.UnaryUnaryMultiCallable[_imaged_pb2.GetImageHistoryRequest, _imaged_pb2.GetImageHistoryResponse]
+    """GetImageHistory returns the image's history entries, newest first."""
+    TagImage: _grpc.UnaryUnaryMultiCallable[_imaged_pb2.TagImageRequest, _imaged_pb2.TagImageResponse]
+    """TagImage points a repository:tag at an existing image, moving the tag if
+    it named another image.
+    """
+    RemoveImage: _grpc.UnaryUnaryMultiCallable[_imaged_pb2.RemoveImageRequest, _imaged_pb2.RemoveImageResponse]
+    """RemoveImage untags and/or deletes an image with dockerd's rules; conflicts
+    (other tags by ID, containers using it, child images) fail ALREADY_EXISTS.
+    """
+    PruneImages: _grpc.UnaryUnaryMultiCallable[_imaged_pb2.PruneImagesRequest, _imaged_pb2.PruneImagesResponse]
+    """PruneImages deletes dangling images (or all unused ones) matching filters."""
+    PrepareSnapshot: _grpc.UnaryUnaryMultiCallable[_imaged_pb2.PrepareSnapshotRequest, _imaged_pb2.PrepareSnapshotResponse]
+    """PrepareSnapshot creates and mounts a container's root filesystem: the
+    image's layers as overlay lowers under a private upper dir. It fails
+    ALREADY_EXISTS when the container has a snapshot already.
+    """
+    RemoveSnapshot: _grpc.UnaryUnaryMultiCallable[_imaged_pb2.RemoveSnapshotRequest, _imaged_pb2.RemoveSnapshotResponse]
+    """RemoveSnapshot unmounts and deletes a container's snapshot and releases
+    its layers; NOT_FOUND when there is none.
+    """
+    ListSnapshotChanges: _grpc.UnaryUnaryMultiCallable[_imaged_pb2.ListSnapshotChangesRequest, _imaged_pb2.ListSnapshotChangesResponse]
+    """ListSnapshotChanges lists what a container changed in its snapshot
+    (`docker diff`), sorted by path.
+    """
 
 @_typing.type_check_only
 class ImagesAsyncStub(ImagesStub):
     """Images serves image and filesystem state. It is the only writer of the keys
-    under /dockyard/v1/images/, /dockyard/v1/layers/ and /dockyard/v1/volumes/.
+    under /dockyard/v1/images/, /dockyard/v1/refs/, /dockyard/v1/layers/,
+    /dockyard/v1/snapshots/ and /dockyard/v1/volumes/.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -53,10 +94,50 @@ class ImagesAsyncStub(ImagesStub):
     """GetStoreInfo describes the storage backend and what it holds, for
     `docker info`. It never fails once the service is serving.
     """
+    ImportImage: _aio.StreamUnaryMultiCallable[_imaged_pb2.ImportImageRequest, _imaged_pb2.ImportImageResponse]  # type: ignore[assignment]
+    """ImportImage builds a one-layer image from a root filesystem archive
+    (`docker import`). The first message carries the options, the following
+    ones the archive's bytes in order; the call ends when the client closes
+    its side. A bad archive or option fails with INVALID_ARGUMENT and leaves
+    no image, layer or blob behind.
+    """
+    ListImages: _aio.UnaryUnaryMultiCallable[_imaged_pb2.ListImagesRequest, _imaged_pb2.ListImagesResponse]  # type: ignore[assignment]
+    """ListImages lists images as `GET /images/json` does, newest first."""
+    InspectImage: _aio.UnaryUnaryMultiCallable[_imaged_pb2.InspectImageRequest, _imaged_pb2.InspectImageResponse]  # type: ignore[assignment]
+    """InspectImage returns one image found by name, digest reference, full ID or
+    unique ID prefix, as dockerd resolves them; NOT_FOUND says
+    "No such image: NAME:TAG".
+    """
+    GetImageHistory: _aio.UnaryUnaryMultiCallable[_imaged_pb2.GetImageHistoryRequest, _imaged_pb2.GetImageHistoryResponse]  # type: ignore[assignment]
+    """GetImageHistory returns the image's history entries, newest first."""
+    TagImage: _aio.UnaryUnaryMultiCallable[_imaged_pb2.TagImageRequest, _imaged_pb2.TagImageResponse]  # type: ignore[assignment]
+    """TagImage points a repository:tag at an existing image, moving the tag if
+    it named another image.
+    """
+    RemoveImage: _aio.UnaryUnaryMultiCallable[_imaged_pb2.RemoveImageRequest, _imaged_pb2.RemoveImageResponse]  # type: ignore[assignment]
+    """RemoveImage untags and/or deletes an image with dockerd's rules; conflicts
+    (other tags by ID, containers using it, child images) fail ALREADY_EXISTS.
+    """
+    PruneImages: _aio.UnaryUnaryMultiCallable[_imaged_pb2.PruneImagesRequest, _imaged_pb2.PruneImagesResponse]  # type: ignore[assignment]
+    """PruneImages deletes dangling images (or all unused ones) matching filters."""
+    PrepareSnapshot: _aio.UnaryUnaryMultiCallable[_imaged_pb2.PrepareSnapshotRequest, _imaged_pb2.PrepareSnapshotResponse]  # type: ignore[assignment]
+    """PrepareSnapshot creates and mounts a container's root filesystem: the
+    image's layers as overlay lowers under a private upper dir. It fails
+    ALREADY_EXISTS when the container has a snapshot already.
+    """
+    RemoveSnapshot: _aio.UnaryUnaryMultiCallable[_imaged_pb2.RemoveSnapshotRequest, _imaged_pb2.RemoveSnapshotResponse]  # type: ignore[assignment]
+    """RemoveSnapshot unmounts and deletes a container's snapshot and releases
+    its layers; NOT_FOUND when there is none.
+    """
+    ListSnapshotChanges: _aio.UnaryUnaryMultiCallable[_imaged_pb2.ListSnapshotChangesRequest, _imaged_pb2.ListSnapshotChangesResponse]  # type: ignore[assignment]
+    """ListSnapshotChanges lists what a container changed in its snapshot
+    (`docker diff`), sorted by path.
+    """
 
 class ImagesServicer(metaclass=_abc_1.ABCMeta):
     """Images serves image and filesystem state. It is the only writer of the keys
-    under /dockyard/v1/images/, /dockyard/v1/layers/ and /dockyard/v1/volumes/.
+    under /dockyard/v1/images/, /dockyard/v1/refs/, /dockyard/v1/layers/,
+    /dockyard/v1/snapshots/ and /dockyard/v1/volumes/.
     """
 
     @_abc_1.abstractmethod
@@ -67,6 +148,105 @@ class ImagesServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_imaged_pb2.GetStoreInfoResponse, _abc.Awaitable[_imaged_pb2.GetStoreInfoResponse]]:
         """GetStoreInfo describes the storage backend and what it holds, for
         `docker info`. It never fails once the service is serving.
+        """
+
+    @_abc_1.abstractmethod
+    def ImportImage(
+        self,
+        request_iterator: _MaybeAsyncIterator[_imaged_pb2.ImportImageRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_imaged_pb2.ImportImageResponse, _abc.Awaitable[_imaged_pb2.ImportImageResponse]]:
+        """ImportImage builds a one-layer image from a root filesystem archive
+        (`docker import`). The first message carries the options, the following
+        ones the archive's bytes in order; the call ends when the client closes
+        its side. A bad archive or option fails with INVALID_ARGUMENT and leaves
+        no image, layer or blob behind.
+        """
+
+    @_abc_1.abstractmethod
+    def ListImages(
+        self,
+        request: _imaged_pb2.ListImagesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_imaged_pb2.ListImagesResponse, _abc.Awaitable[_imaged_pb2.ListImagesResponse]]:
+        """ListImages lists images as `GET /images/json` does, newest first."""
+
+    @_abc_1.abstractmethod
+    def InspectImage(
+        self,
+        request: _imaged_pb2.InspectImageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_imaged_pb2.InspectImageResponse, _abc.Awaitable[_imaged_pb2.InspectImageResponse]]:
+        """InspectImage returns one image found by name, digest reference, full ID or
+        unique ID prefix, as dockerd resolves them; NOT_FOUND says
+        "No such image: NAME:TAG".
+        """
+
+    @_abc_1.abstractmethod
+    def GetImageHistory(
+        self,
+        request: _imaged_pb2.GetImageHistoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_imaged_pb2.GetImageHistoryResponse, _abc.Awaitable[_imaged_pb2.GetImageHistoryResponse]]:
+        """GetImageHistory returns the image's history entries, newest first."""
+
+    @_abc_1.abstractmethod
+    def TagImage(
+        self,
+        request: _imaged_pb2.TagImageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_imaged_pb2.TagImageResponse, _abc.Awaitable[_imaged_pb2.TagImageResponse]]:
+        """TagImage points a repository:tag at an existing image, moving the tag if
+        it named another image.
+        """
+
+    @_abc_1.abstractmethod
+    def RemoveImage(
+        self,
+        request: _imaged_pb2.RemoveImageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_imaged_pb2.RemoveImageResponse, _abc.Awaitable[_imaged_pb2.RemoveImageResponse]]:
+        """RemoveImage untags and/or deletes an image with dockerd's rules; conflicts
+        (other tags by ID, containers using it, child images) fail ALREADY_EXISTS.
+        """
+
+    @_abc_1.abstractmethod
+    def PruneImages(
+        self,
+        request: _imaged_pb2.PruneImagesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_imaged_pb2.PruneImagesResponse, _abc.Awaitable[_imaged_pb2.PruneImagesResponse]]:
+        """PruneImages deletes dangling images (or all unused ones) matching filters."""
+
+    @_abc_1.abstractmethod
+    def PrepareSnapshot(
+        self,
+        request: _imaged_pb2.PrepareSnapshotRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_imaged_pb2.PrepareSnapshotResponse, _abc.Awaitable[_imaged_pb2.PrepareSnapshotResponse]]:
+        """PrepareSnapshot creates and mounts a container's root filesystem: the
+        image's layers as overlay lowers under a private upper dir. It fails
+        ALREADY_EXISTS when the container has a snapshot already.
+        """
+
+    @_abc_1.abstractmethod
+    def RemoveSnapshot(
+        self,
+        request: _imaged_pb2.RemoveSnapshotRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_imaged_pb2.RemoveSnapshotResponse, _abc.Awaitable[_imaged_pb2.RemoveSnapshotResponse]]:
+        """RemoveSnapshot unmounts and deletes a container's snapshot and releases
+        its layers; NOT_FOUND when there is none.
+        """
+
+    @_abc_1.abstractmethod
+    def ListSnapshotChanges(
+        self,
+        request: _imaged_pb2.ListSnapshotChangesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_imaged_pb2.ListSnapshotChangesResponse, _abc.Awaitable[_imaged_pb2.ListSnapshotChangesResponse]]:
+        """ListSnapshotChanges lists what a container changed in its snapshot
+        (`docker diff`), sorted by path.
         """
 
 def add_ImagesServicer_to_server(servicer: ImagesServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

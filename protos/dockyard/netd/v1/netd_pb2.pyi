@@ -82,3 +82,781 @@ class GetNetworkInfoResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetNetworkInfoResponse: _TypeAlias = GetNetworkInfoResponse  # noqa: Y015
+
+@_typing.final
+class IpamConfig(_message.Message):
+    """IpamConfig is one address pool of a network (Docker's IPAMConfig)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class AuxAddressesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    SUBNET_FIELD_NUMBER: _builtins.int
+    GATEWAY_FIELD_NUMBER: _builtins.int
+    IP_RANGE_FIELD_NUMBER: _builtins.int
+    AUX_ADDRESSES_FIELD_NUMBER: _builtins.int
+    subnet: _builtins.str
+    """subnet in CIDR form, e.g. "172.18.0.0/16"; empty on create means "pick one"."""
+    gateway: _builtins.str
+    """gateway is the bridge's address inside subnet; empty on create means the
+    first usable address.
+    """
+    ip_range: _builtins.str
+    """ip_range (CIDR inside subnet) limits the addresses handed to endpoints;
+    empty means the whole subnet.
+    """
+    @_builtins.property
+    def aux_addresses(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """aux_addresses are addresses reserved by name, never handed out."""
+
+    def __init__(
+        self,
+        *,
+        subnet: _builtins.str = ...,
+        gateway: _builtins.str = ...,
+        ip_range: _builtins.str = ...,
+        aux_addresses: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aux_addresses", b"aux_addresses", "gateway", b"gateway", "ip_range", b"ip_range", "subnet", b"subnet"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IpamConfig: _TypeAlias = IpamConfig  # noqa: Y015
+
+@_typing.final
+class Endpoint(_message.Message):
+    """Endpoint is a container's attachment to a network, as inspect shows it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    ENDPOINT_ID_FIELD_NUMBER: _builtins.int
+    MAC_ADDRESS_FIELD_NUMBER: _builtins.int
+    IPV4_ADDRESS_FIELD_NUMBER: _builtins.int
+    IPV6_ADDRESS_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the full ID of the attached container."""
+    name: _builtins.str
+    """name is the container's name, without the leading slash."""
+    endpoint_id: _builtins.str
+    """endpoint_id is the endpoint's own 64-hex ID."""
+    mac_address: _builtins.str
+    """mac_address of the container's interface on this network."""
+    ipv4_address: _builtins.str
+    """ipv4_address in CIDR form, e.g. "172.18.0.2/16"."""
+    ipv6_address: _builtins.str
+    """ipv6_address in CIDR form; empty without IPv6."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        endpoint_id: _builtins.str = ...,
+        mac_address: _builtins.str = ...,
+        ipv4_address: _builtins.str = ...,
+        ipv6_address: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "endpoint_id", b"endpoint_id", "ipv4_address", b"ipv4_address", "ipv6_address", b"ipv6_address", "mac_address", b"mac_address", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Endpoint: _TypeAlias = Endpoint  # noqa: Y015
+
+@_typing.final
+class Network(_message.Message):
+    """Network is one network as Docker's inspect describes it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class IpamOptionsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class OptionsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    DRIVER_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    INTERNAL_FIELD_NUMBER: _builtins.int
+    ATTACHABLE_FIELD_NUMBER: _builtins.int
+    INGRESS_FIELD_NUMBER: _builtins.int
+    ENABLE_IPV6_FIELD_NUMBER: _builtins.int
+    IPAM_DRIVER_FIELD_NUMBER: _builtins.int
+    IPAM_OPTIONS_FIELD_NUMBER: _builtins.int
+    IPAM_CONFIG_FIELD_NUMBER: _builtins.int
+    OPTIONS_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    BUILTIN_FIELD_NUMBER: _builtins.int
+    BRIDGE_DEVICE_FIELD_NUMBER: _builtins.int
+    ENDPOINTS_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """id is the network's 64-hex ID."""
+    name: _builtins.str
+    """name is unique among the cluster's networks."""
+    driver: _builtins.str
+    """driver is "bridge", "host" or "null"."""
+    created: _builtins.str
+    """created is the creation time in RFC 3339 with nanoseconds (UTC)."""
+    scope: _builtins.str
+    """scope is always "local"."""
+    internal: _builtins.bool
+    """internal networks have no route out of the host and no masquerading."""
+    attachable: _builtins.bool
+    """attachable is recorded as asked (meaningful in swarm only)."""
+    ingress: _builtins.bool
+    """ingress is recorded as asked (meaningful in swarm only)."""
+    enable_ipv6: _builtins.bool
+    """enable_ipv6 is always false: Dockyard serves IPv4 networks only."""
+    ipam_driver: _builtins.str
+    """ipam_driver is always "default"."""
+    builtin: _builtins.bool
+    """builtin is true for the networks netd creates itself: bridge, host, none."""
+    bridge_device: _builtins.str
+    """bridge_device is the Linux bridge behind a bridge network; empty otherwise."""
+    @_builtins.property
+    def ipam_options(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """ipam_options are the IPAM driver options given on create."""
+
+    @_builtins.property
+    def ipam_config(self) -> _containers.RepeatedCompositeFieldContainer[Global___IpamConfig]:
+        """ipam_config lists the network's pools with their gateway (none for host/null)."""
+
+    @_builtins.property
+    def options(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """options are the driver options (com.docker.network.bridge.* ...)."""
+
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """labels are the user's labels."""
+
+    @_builtins.property
+    def endpoints(self) -> _containers.RepeatedCompositeFieldContainer[Global___Endpoint]:
+        """endpoints are the attached containers (Docker's Containers map)."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        driver: _builtins.str = ...,
+        created: _builtins.str = ...,
+        scope: _builtins.str = ...,
+        internal: _builtins.bool = ...,
+        attachable: _builtins.bool = ...,
+        ingress: _builtins.bool = ...,
+        enable_ipv6: _builtins.bool = ...,
+        ipam_driver: _builtins.str = ...,
+        ipam_options: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        ipam_config: _abc.Iterable[Global___IpamConfig] | None = ...,
+        options: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        builtin: _builtins.bool = ...,
+        bridge_device: _builtins.str = ...,
+        endpoints: _abc.Iterable[Global___Endpoint] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachable", b"attachable", "bridge_device", b"bridge_device", "builtin", b"builtin", "created", b"created", "driver", b"driver", "enable_ipv6", b"enable_ipv6", "endpoints", b"endpoints", "id", b"id", "ingress", b"ingress", "internal", b"internal", "ipam_config", b"ipam_config", "ipam_driver", b"ipam_driver", "ipam_options", b"ipam_options", "labels", b"labels", "name", b"name", "options", b"options", "scope", b"scope"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Network: _TypeAlias = Network  # noqa: Y015
+
+@_typing.final
+class CreateNetworkRequest(_message.Message):
+    """CreateNetworkRequest is Docker's NetworkCreateRequest."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class IpamOptionsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class OptionsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DRIVER_FIELD_NUMBER: _builtins.int
+    INTERNAL_FIELD_NUMBER: _builtins.int
+    ATTACHABLE_FIELD_NUMBER: _builtins.int
+    INGRESS_FIELD_NUMBER: _builtins.int
+    ENABLE_IPV6_FIELD_NUMBER: _builtins.int
+    IPAM_DRIVER_FIELD_NUMBER: _builtins.int
+    IPAM_OPTIONS_FIELD_NUMBER: _builtins.int
+    IPAM_CONFIG_FIELD_NUMBER: _builtins.int
+    OPTIONS_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """name of the new network; must not be taken."""
+    driver: _builtins.str
+    """driver: "bridge" (the default when empty); "host" and "null" exist once."""
+    internal: _builtins.bool
+    """internal: no masquerading, no forwarding to or from outside the bridge."""
+    attachable: _builtins.bool
+    """attachable is recorded as given."""
+    ingress: _builtins.bool
+    """ingress is recorded as given."""
+    enable_ipv6: _builtins.bool
+    """enable_ipv6 must be false: IPv6 networks are refused with INVALID_ARGUMENT."""
+    ipam_driver: _builtins.str
+    """ipam_driver must be empty or "default"."""
+    @_builtins.property
+    def ipam_options(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """ipam_options are recorded as given."""
+
+    @_builtins.property
+    def ipam_config(self) -> _containers.RepeatedCompositeFieldContainer[Global___IpamConfig]:
+        """ipam_config holds at most one IPv4 pool; empty picks a free subnet from
+        daemon.json default-address-pools, avoiding host routes and other networks.
+        """
+
+    @_builtins.property
+    def options(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """options are driver options: com.docker.network.bridge.name, .enable_icc,
+        .enable_ip_masquerade, com.docker.network.driver.mtu.
+        """
+
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """labels are recorded as given."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        driver: _builtins.str = ...,
+        internal: _builtins.bool = ...,
+        attachable: _builtins.bool = ...,
+        ingress: _builtins.bool = ...,
+        enable_ipv6: _builtins.bool = ...,
+        ipam_driver: _builtins.str = ...,
+        ipam_options: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        ipam_config: _abc.Iterable[Global___IpamConfig] | None = ...,
+        options: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachable", b"attachable", "driver", b"driver", "enable_ipv6", b"enable_ipv6", "ingress", b"ingress", "internal", b"internal", "ipam_config", b"ipam_config", "ipam_driver", b"ipam_driver", "ipam_options", b"ipam_options", "labels", b"labels", "name", b"name", "options", b"options"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateNetworkRequest: _TypeAlias = CreateNetworkRequest  # noqa: Y015
+
+@_typing.final
+class CreateNetworkResponse(_message.Message):
+    """CreateNetworkResponse names the created network."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NETWORK_FIELD_NUMBER: _builtins.int
+    WARNING_FIELD_NUMBER: _builtins.int
+    warning: _builtins.str
+    """warning is shown to the user by the CLI; empty when there is none."""
+    @_builtins.property
+    def network(self) -> Global___Network:
+        """network is the created network, as InspectNetwork would return it."""
+
+    def __init__(
+        self,
+        *,
+        network: Global___Network | None = ...,
+        warning: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["network", b"network"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["network", b"network", "warning", b"warning"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateNetworkResponse: _TypeAlias = CreateNetworkResponse  # noqa: Y015
+
+@_typing.final
+class InspectNetworkRequest(_message.Message):
+    """InspectNetworkRequest names one network."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REF_FIELD_NUMBER: _builtins.int
+    ref: _builtins.str
+    """ref is a full ID, a name or a unique ID prefix."""
+    def __init__(
+        self,
+        *,
+        ref: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InspectNetworkRequest: _TypeAlias = InspectNetworkRequest  # noqa: Y015
+
+@_typing.final
+class InspectNetworkResponse(_message.Message):
+    """InspectNetworkResponse carries the network."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NETWORK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def network(self) -> Global___Network:
+        """network is the resolved network with its endpoints."""
+
+    def __init__(
+        self,
+        *,
+        network: Global___Network | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["network", b"network"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["network", b"network"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InspectNetworkResponse: _TypeAlias = InspectNetworkResponse  # noqa: Y015
+
+@_typing.final
+class FilterValues(_message.Message):
+    """FilterValues are the values of one filter; a network matches if any value does."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VALUES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """values of the filter, e.g. ["bridge"] for driver."""
+
+    def __init__(
+        self,
+        *,
+        values: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["values", b"values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FilterValues: _TypeAlias = FilterValues  # noqa: Y015
+
+@_typing.final
+class ListNetworksRequest(_message.Message):
+    """ListNetworksRequest selects networks."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class FiltersEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___FilterValues: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___FilterValues | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    FILTERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def filters(self) -> _containers.MessageMap[_builtins.str, Global___FilterValues]:
+        """filters by name: driver, id, label, name, scope, type (custom|builtin),
+        dangling (true|false). Unknown names are INVALID_ARGUMENT.
+        """
+
+    def __init__(
+        self,
+        *,
+        filters: _abc.Mapping[_builtins.str, Global___FilterValues] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filters", b"filters"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListNetworksRequest: _TypeAlias = ListNetworksRequest  # noqa: Y015
+
+@_typing.final
+class ListNetworksResponse(_message.Message):
+    """ListNetworksResponse lists the matching networks, oldest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NETWORKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def networks(self) -> _containers.RepeatedCompositeFieldContainer[Global___Network]:
+        """networks that match every filter."""
+
+    def __init__(
+        self,
+        *,
+        networks: _abc.Iterable[Global___Network] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["networks", b"networks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListNetworksResponse: _TypeAlias = ListNetworksResponse  # noqa: Y015
+
+@_typing.final
+class RemoveNetworkRequest(_message.Message):
+    """RemoveNetworkRequest names the network to remove."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REF_FIELD_NUMBER: _builtins.int
+    ref: _builtins.str
+    """ref is a full ID, a name or a unique ID prefix."""
+    def __init__(
+        self,
+        *,
+        ref: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveNetworkRequest: _TypeAlias = RemoveNetworkRequest  # noqa: Y015
+
+@_typing.final
+class RemoveNetworkResponse(_message.Message):
+    """RemoveNetworkResponse is empty: success means the network is gone."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveNetworkResponse: _TypeAlias = RemoveNetworkResponse  # noqa: Y015
+
+@_typing.final
+class PruneNetworksRequest(_message.Message):
+    """PruneNetworksRequest selects the networks to prune."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class FiltersEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___FilterValues: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___FilterValues | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    FILTERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def filters(self) -> _containers.MessageMap[_builtins.str, Global___FilterValues]:
+        """filters by name: until (timestamp or duration), label, label!."""
+
+    def __init__(
+        self,
+        *,
+        filters: _abc.Mapping[_builtins.str, Global___FilterValues] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filters", b"filters"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PruneNetworksRequest: _TypeAlias = PruneNetworksRequest  # noqa: Y015
+
+@_typing.final
+class PruneNetworksResponse(_message.Message):
+    """PruneNetworksResponse lists what was removed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELETED_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def deleted(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """deleted holds the names of the removed networks."""
+
+    def __init__(
+        self,
+        *,
+        deleted: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted", b"deleted"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PruneNetworksResponse: _TypeAlias = PruneNetworksResponse  # noqa: Y015
+
+@_typing.final
+class AllocateAddressRequest(_message.Message):
+    """AllocateAddressRequest asks for one address on a network."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NETWORK_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    network: _builtins.str
+    """network is a full ID, a name or a unique ID prefix."""
+    owner: _builtins.str
+    """owner says who holds the address (an endpoint or container ID); recorded."""
+    address: _builtins.str
+    """address asks for this exact address (Docker's --ip); empty picks the next
+    free one. A taken address is ALREADY_EXISTS.
+    """
+    def __init__(
+        self,
+        *,
+        network: _builtins.str = ...,
+        owner: _builtins.str = ...,
+        address: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "network", b"network", "owner", b"owner"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AllocateAddressRequest: _TypeAlias = AllocateAddressRequest  # noqa: Y015
+
+@_typing.final
+class AllocateAddressResponse(_message.Message):
+    """AllocateAddressResponse is the reserved address."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NETWORK_ID_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    PREFIX_LENGTH_FIELD_NUMBER: _builtins.int
+    GATEWAY_FIELD_NUMBER: _builtins.int
+    network_id: _builtins.str
+    """network_id is the full ID of the network the address belongs to."""
+    address: _builtins.str
+    """address is the reserved IPv4 address, without prefix."""
+    prefix_length: _builtins.int
+    """prefix_length of the network's subnet."""
+    gateway: _builtins.str
+    """gateway of the network's subnet (the bridge's address)."""
+    def __init__(
+        self,
+        *,
+        network_id: _builtins.str = ...,
+        address: _builtins.str = ...,
+        prefix_length: _builtins.int = ...,
+        gateway: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "gateway", b"gateway", "network_id", b"network_id", "prefix_length", b"prefix_length"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AllocateAddressResponse: _TypeAlias = AllocateAddressResponse  # noqa: Y015
+
+@_typing.final
+class ReleaseAddressRequest(_message.Message):
+    """ReleaseAddressRequest frees one address."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NETWORK_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    network: _builtins.str
+    """network is a full ID, a name or a unique ID prefix."""
+    address: _builtins.str
+    """address to free, without prefix."""
+    def __init__(
+        self,
+        *,
+        network: _builtins.str = ...,
+        address: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "network", b"network"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseAddressRequest: _TypeAlias = ReleaseAddressRequest  # noqa: Y015
+
+@_typing.final
+class ReleaseAddressResponse(_message.Message):
+    """ReleaseAddressResponse is empty: the address is free afterwards."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseAddressResponse: _TypeAlias = ReleaseAddressResponse  # noqa: Y015

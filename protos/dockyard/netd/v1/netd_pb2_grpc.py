@@ -27,7 +27,8 @@ if _version_not_supported:
 
 class NetworksStub:
     """Networks serves container networking. It is the only writer of the keys
-    under /dockyard/v1/networks/, /dockyard/v1/endpoints/ and /dockyard/v1/ipam/.
+    under /dockyard/v1/networks/, /dockyard/v1/network-names/,
+    /dockyard/v1/endpoints/ and /dockyard/v1/ipam/.
     """
 
     def __init__(self, channel):
@@ -41,16 +42,111 @@ class NetworksStub:
                 request_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.GetNetworkInfoRequest.SerializeToString,
                 response_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.GetNetworkInfoResponse.FromString,
                 _registered_method=True)
+        self.CreateNetwork = channel.unary_unary(
+                '/dockyard.netd.v1.Networks/CreateNetwork',
+                request_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.CreateNetworkRequest.SerializeToString,
+                response_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.CreateNetworkResponse.FromString,
+                _registered_method=True)
+        self.InspectNetwork = channel.unary_unary(
+                '/dockyard.netd.v1.Networks/InspectNetwork',
+                request_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.InspectNetworkRequest.SerializeToString,
+                response_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.InspectNetworkResponse.FromString,
+                _registered_method=True)
+        self.ListNetworks = channel.unary_unary(
+                '/dockyard.netd.v1.Networks/ListNetworks',
+                request_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.ListNetworksRequest.SerializeToString,
+                response_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.ListNetworksResponse.FromString,
+                _registered_method=True)
+        self.RemoveNetwork = channel.unary_unary(
+                '/dockyard.netd.v1.Networks/RemoveNetwork',
+                request_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.RemoveNetworkRequest.SerializeToString,
+                response_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.RemoveNetworkResponse.FromString,
+                _registered_method=True)
+        self.PruneNetworks = channel.unary_unary(
+                '/dockyard.netd.v1.Networks/PruneNetworks',
+                request_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.PruneNetworksRequest.SerializeToString,
+                response_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.PruneNetworksResponse.FromString,
+                _registered_method=True)
+        self.AllocateAddress = channel.unary_unary(
+                '/dockyard.netd.v1.Networks/AllocateAddress',
+                request_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.AllocateAddressRequest.SerializeToString,
+                response_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.AllocateAddressResponse.FromString,
+                _registered_method=True)
+        self.ReleaseAddress = channel.unary_unary(
+                '/dockyard.netd.v1.Networks/ReleaseAddress',
+                request_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.ReleaseAddressRequest.SerializeToString,
+                response_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.ReleaseAddressResponse.FromString,
+                _registered_method=True)
 
 
 class NetworksServicer:
     """Networks serves container networking. It is the only writer of the keys
-    under /dockyard/v1/networks/, /dockyard/v1/endpoints/ and /dockyard/v1/ipam/.
+    under /dockyard/v1/networks/, /dockyard/v1/network-names/,
+    /dockyard/v1/endpoints/ and /dockyard/v1/ipam/.
     """
 
     def GetNetworkInfo(self, request, context):
         """GetNetworkInfo describes the host's networking as Dockyard uses it, for
         `docker info`. It never fails once the service is serving.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateNetwork(self, request, context):
+        """CreateNetwork records a network, reserves its subnet and builds its kernel
+        side (bridge, addresses, iptables rules). A failed create leaves nothing
+        behind. Errors: ALREADY_EXISTS for a taken name, INVALID_ARGUMENT for bad
+        IPAM or options, PERMISSION_DENIED for an overlapping pool or a second
+        host/null network, NOT_FOUND for an unknown driver.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def InspectNetwork(self, request, context):
+        """InspectNetwork returns one network, resolved as Docker does: full ID, then
+        exact name, then unique ID prefix. NOT_FOUND: "network <ref> not found".
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListNetworks(self, request, context):
+        """ListNetworks returns the networks matching every filter given.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveNetwork(self, request, context):
+        """RemoveNetwork deletes a network and everything netd made for it.
+        PERMISSION_DENIED for the built-in networks and while endpoints exist.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PruneNetworks(self, request, context):
+        """PruneNetworks removes every user-defined network without endpoints that
+        matches the filters (until, label, label!).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AllocateAddress(self, request, context):
+        """AllocateAddress reserves one address of a network's subnet (inside its
+        ip-range when it has one) in a single etcd transaction: two callers never
+        get the same address. A full network is UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseAddress(self, request, context):
+        """ReleaseAddress frees an address so a later AllocateAddress may return it.
+        Releasing an address that is not allocated is not an error.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -64,6 +160,41 @@ def add_NetworksServicer_to_server(servicer, server):
                     request_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.GetNetworkInfoRequest.FromString,
                     response_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.GetNetworkInfoResponse.SerializeToString,
             ),
+            'CreateNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateNetwork,
+                    request_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.CreateNetworkRequest.FromString,
+                    response_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.CreateNetworkResponse.SerializeToString,
+            ),
+            'InspectNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.InspectNetwork,
+                    request_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.InspectNetworkRequest.FromString,
+                    response_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.InspectNetworkResponse.SerializeToString,
+            ),
+            'ListNetworks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNetworks,
+                    request_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.ListNetworksRequest.FromString,
+                    response_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.ListNetworksResponse.SerializeToString,
+            ),
+            'RemoveNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveNetwork,
+                    request_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.RemoveNetworkRequest.FromString,
+                    response_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.RemoveNetworkResponse.SerializeToString,
+            ),
+            'PruneNetworks': grpc.unary_unary_rpc_method_handler(
+                    servicer.PruneNetworks,
+                    request_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.PruneNetworksRequest.FromString,
+                    response_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.PruneNetworksResponse.SerializeToString,
+            ),
+            'AllocateAddress': grpc.unary_unary_rpc_method_handler(
+                    servicer.AllocateAddress,
+                    request_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.AllocateAddressRequest.FromString,
+                    response_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.AllocateAddressResponse.SerializeToString,
+            ),
+            'ReleaseAddress': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseAddress,
+                    request_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.ReleaseAddressRequest.FromString,
+                    response_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.ReleaseAddressResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'dockyard.netd.v1.Networks', rpc_method_handlers)
@@ -74,7 +205,8 @@ def add_NetworksServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class Networks:
     """Networks serves container networking. It is the only writer of the keys
-    under /dockyard/v1/networks/, /dockyard/v1/endpoints/ and /dockyard/v1/ipam/.
+    under /dockyard/v1/networks/, /dockyard/v1/network-names/,
+    /dockyard/v1/endpoints/ and /dockyard/v1/ipam/.
     """
 
     @staticmethod
@@ -94,6 +226,195 @@ class Networks:
             '/dockyard.netd.v1.Networks/GetNetworkInfo',
             dockyard_dot_netd_dot_v1_dot_netd__pb2.GetNetworkInfoRequest.SerializeToString,
             dockyard_dot_netd_dot_v1_dot_netd__pb2.GetNetworkInfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.netd.v1.Networks/CreateNetwork',
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.CreateNetworkRequest.SerializeToString,
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.CreateNetworkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InspectNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.netd.v1.Networks/InspectNetwork',
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.InspectNetworkRequest.SerializeToString,
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.InspectNetworkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNetworks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.netd.v1.Networks/ListNetworks',
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.ListNetworksRequest.SerializeToString,
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.ListNetworksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.netd.v1.Networks/RemoveNetwork',
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.RemoveNetworkRequest.SerializeToString,
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.RemoveNetworkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PruneNetworks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.netd.v1.Networks/PruneNetworks',
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.PruneNetworksRequest.SerializeToString,
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.PruneNetworksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AllocateAddress(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.netd.v1.Networks/AllocateAddress',
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.AllocateAddressRequest.SerializeToString,
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.AllocateAddressResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseAddress(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.netd.v1.Networks/ReleaseAddress',
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.ReleaseAddressRequest.SerializeToString,
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.ReleaseAddressResponse.FromString,
             options,
             channel_credentials,
             insecure,

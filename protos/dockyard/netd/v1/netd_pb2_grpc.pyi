@@ -30,7 +30,8 @@ GRPC_VERSION: str
 
 class NetworksStub:
     """Networks serves container networking. It is the only writer of the keys
-    under /dockyard/v1/networks/, /dockyard/v1/endpoints/ and /dockyard/v1/ipam/.
+    under /dockyard/v1/networks/, /dockyard/v1/network-names/,
+    /dockyard/v1/endpoints/ and /dockyard/v1/ipam/.
     """
 
     @_typing.overload
@@ -41,11 +42,42 @@ class NetworksStub:
     """GetNetworkInfo describes the host's networking as Dockyard uses it, for
     `docker info`. It never fails once the service is serving.
     """
+    CreateNetwork: _grpc.UnaryUnaryMultiCallable[_netd_pb2.CreateNetworkRequest, _netd_pb2.CreateNetworkResponse]
+    """CreateNetwork records a network, reserves its subnet and builds its kernel
+    side (bridge, addresses, iptables rules). A failed create leaves nothing
+    behind. Errors: ALREADY_EXISTS for a taken name, INVALID_ARGUMENT for bad
+    IPAM or options, PERMISSION_DENIED for an overlapping pool or a second
+    host/null network, NOT_FOUND for an unknown driver.
+    """
+    InspectNetwork: _grpc.UnaryUnaryMultiCallable[_netd_pb2.InspectNetworkRequest, _netd_pb2.InspectNetworkResponse]
+    """InspectNetwork returns one network, resolved as Docker does: full ID, then
+    exact name, then unique ID prefix. NOT_FOUND: "network <ref> not found".
+    """
+    ListNetworks: _grpc.UnaryUnaryMultiCallable[_netd_pb2.ListNetworksRequest, _netd_pb2.ListNetworksResponse]
+    """ListNetworks returns the networks matching every filter given."""
+    RemoveNetwork: _grpc.UnaryUnaryMultiCallable[_netd_pb2.RemoveNetworkRequest, _netd_pb2.RemoveNetworkResponse]
+    """RemoveNetwork deletes a network and everything netd made for it.
+    PERMISSION_DENIED for the built-in networks and while endpoints exist.
+    """
+    PruneNetworks: _grpc.UnaryUnaryMultiCallable[_netd_pb2.PruneNetworksRequest, _netd_pb2.PruneNetworksResponse]
+    """PruneNetworks removes every user-defined network without endpoints that
+    matches the filters (until, label, label!).
+    """
+    AllocateAddress: _grpc.UnaryUnaryMultiCallable[_netd_pb2.AllocateAddressRequest, _netd_pb2.AllocateAddressResponse]
+    """AllocateAddress reserves one address of a network's subnet (inside its
+    ip-range when it has one) in a single etcd transaction: two callers never
+    get the same address. A full network is UNAVAILABLE.
+    """
+    ReleaseAddress: _grpc.UnaryUnaryMultiCallable[_netd_pb2.ReleaseAddressRequest, _netd_pb2.ReleaseAddressResponse]
+    """ReleaseAddress frees an address so a later AllocateAddress may return it.
+    Releasing an address that is not allocated is not an error.
+    """
 
 @_typing.type_check_only
 class NetworksAsyncStub(NetworksStub):
     """Networks serves container networking. It is the only writer of the keys
-    under /dockyard/v1/networks/, /dockyard/v1/endpoints/ and /dockyard/v1/ipam/.
+    under /dockyard/v1/networks/, /dockyard/v1/network-names/,
+    /dockyard/v1/endpoints/ and /dockyard/v1/ipam/.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -53,10 +85,41 @@ class NetworksAsyncStub(NetworksStub):
     """GetNetworkInfo describes the host's networking as Dockyard uses it, for
     `docker info`. It never fails once the service is serving.
     """
+    CreateNetwork: _aio.UnaryUnaryMultiCallable[_netd_pb2.CreateNetworkRequest, _netd_pb2.CreateNetworkResponse]  # type: ignore[assignment]
+    """CreateNetwork records a network, reserves its subnet and builds its kernel
+    side (bridge, addresses, iptables rules). A failed create leaves nothing
+    behind. Errors: ALREADY_EXISTS for a taken name, INVALID_ARGUMENT for bad
+    IPAM or options, PERMISSION_DENIED for an overlapping pool or a second
+    host/null network, NOT_FOUND for an unknown driver.
+    """
+    InspectNetwork: _aio.UnaryUnaryMultiCallable[_netd_pb2.InspectNetworkRequest, _netd_pb2.InspectNetworkResponse]  # type: ignore[assignment]
+    """InspectNetwork returns one network, resolved as Docker does: full ID, then
+    exact name, then unique ID prefix. NOT_FOUND: "network <ref> not found".
+    """
+    ListNetworks: _aio.UnaryUnaryMultiCallable[_netd_pb2.ListNetworksRequest, _netd_pb2.ListNetworksResponse]  # type: ignore[assignment]
+    """ListNetworks returns the networks matching every filter given."""
+    RemoveNetwork: _aio.UnaryUnaryMultiCallable[_netd_pb2.RemoveNetworkRequest, _netd_pb2.RemoveNetworkResponse]  # type: ignore[assignment]
+    """RemoveNetwork deletes a network and everything netd made for it.
+    PERMISSION_DENIED for the built-in networks and while endpoints exist.
+    """
+    PruneNetworks: _aio.UnaryUnaryMultiCallable[_netd_pb2.PruneNetworksRequest, _netd_pb2.PruneNetworksResponse]  # type: ignore[assignment]
+    """PruneNetworks removes every user-defined network without endpoints that
+    matches the filters (until, label, label!).
+    """
+    AllocateAddress: _aio.UnaryUnaryMultiCallable[_netd_pb2.AllocateAddressRequest, _netd_pb2.AllocateAddressResponse]  # type: ignore[assignment]
+    """AllocateAddress reserves one address of a network's subnet (inside its
+    ip-range when it has one) in a single etcd transaction: two callers never
+    get the same address. A full network is UNAVAILABLE.
+    """
+    ReleaseAddress: _aio.UnaryUnaryMultiCallable[_netd_pb2.ReleaseAddressRequest, _netd_pb2.ReleaseAddressResponse]  # type: ignore[assignment]
+    """ReleaseAddress frees an address so a later AllocateAddress may return it.
+    Releasing an address that is not allocated is not an error.
+    """
 
 class NetworksServicer(metaclass=_abc_1.ABCMeta):
     """Networks serves container networking. It is the only writer of the keys
-    under /dockyard/v1/networks/, /dockyard/v1/endpoints/ and /dockyard/v1/ipam/.
+    under /dockyard/v1/networks/, /dockyard/v1/network-names/,
+    /dockyard/v1/endpoints/ and /dockyard/v1/ipam/.
     """
 
     @_abc_1.abstractmethod
@@ -67,6 +130,78 @@ class NetworksServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_netd_pb2.GetNetworkInfoResponse, _abc.Awaitable[_netd_pb2.GetNetworkInfoResponse]]:
         """GetNetworkInfo describes the host's networking as Dockyard uses it, for
         `docker info`. It never fails once the service is serving.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateNetwork(
+        self,
+        request: _netd_pb2.CreateNetworkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_netd_pb2.CreateNetworkResponse, _abc.Awaitable[_netd_pb2.CreateNetworkResponse]]:
+        """CreateNetwork records a network, reserves its subnet and builds its kernel
+        side (bridge, addresses, iptables rules). A failed create leaves nothing
+        behind. Errors: ALREADY_EXISTS for a taken name, INVALID_ARGUMENT for bad
+        IPAM or options, PERMISSION_DENIED for an overlapping pool or a second
+        host/null network, NOT_FOUND for an unknown driver.
+        """
+
+    @_abc_1.abstractmethod
+    def InspectNetwork(
+        self,
+        request: _netd_pb2.InspectNetworkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_netd_pb2.InspectNetworkResponse, _abc.Awaitable[_netd_pb2.InspectNetworkResponse]]:
+        """InspectNetwork returns one network, resolved as Docker does: full ID, then
+        exact name, then unique ID prefix. NOT_FOUND: "network <ref> not found".
+        """
+
+    @_abc_1.abstractmethod
+    def ListNetworks(
+        self,
+        request: _netd_pb2.ListNetworksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_netd_pb2.ListNetworksResponse, _abc.Awaitable[_netd_pb2.ListNetworksResponse]]:
+        """ListNetworks returns the networks matching every filter given."""
+
+    @_abc_1.abstractmethod
+    def RemoveNetwork(
+        self,
+        request: _netd_pb2.RemoveNetworkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_netd_pb2.RemoveNetworkResponse, _abc.Awaitable[_netd_pb2.RemoveNetworkResponse]]:
+        """RemoveNetwork deletes a network and everything netd made for it.
+        PERMISSION_DENIED for the built-in networks and while endpoints exist.
+        """
+
+    @_abc_1.abstractmethod
+    def PruneNetworks(
+        self,
+        request: _netd_pb2.PruneNetworksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_netd_pb2.PruneNetworksResponse, _abc.Awaitable[_netd_pb2.PruneNetworksResponse]]:
+        """PruneNetworks removes every user-defined network without endpoints that
+        matches the filters (until, label, label!).
+        """
+
+    @_abc_1.abstractmethod
+    def AllocateAddress(
+        self,
+        request: _netd_pb2.AllocateAddressRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_netd_pb2.AllocateAddressResponse, _abc.Awaitable[_netd_pb2.AllocateAddressResponse]]:
+        """AllocateAddress reserves one address of a network's subnet (inside its
+        ip-range when it has one) in a single etcd transaction: two callers never
+        get the same address. A full network is UNAVAILABLE.
+        """
+
+    @_abc_1.abstractmethod
+    def ReleaseAddress(
+        self,
+        request: _netd_pb2.ReleaseAddressRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_netd_pb2.ReleaseAddressResponse, _abc.Awaitable[_netd_pb2.ReleaseAddressResponse]]:
+        """ReleaseAddress frees an address so a later AllocateAddress may return it.
+        Releasing an address that is not allocated is not an error.
         """
 
 def add_NetworksServicer_to_server(servicer: NetworksServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

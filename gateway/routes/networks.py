@@ -1,0 +1,57 @@
+"""Network routes: list, inspect, create, remove, prune (netd does the work)."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from gateway import query
+from gateway.keys import BACKENDS
+from gateway.network_views import network_json, spec_from_body
+from gateway.responses import json_response
+from gateway.routing import Route
+from services.common.errors import InvalidArgument, NotFound
+
+
+async def get_networks(request: web.Request) -> web.Response:
+    networks = await request.app[BACKENDS].networks.list_networks(query.filters(request))
+    return json_response([network_json(n, with_containers=False) for n in networks])
+
+
+async def get_network(request: web.Request) -> web.Response:
+    ref = request.match_info["id"]
+    scope = request.query.get("scope", "")
+    # Only local networks exist here: asking for swarm/global scope finds none.
+    if scope not in ("", "local"):
+        raise NotFound(f"network {ref} not found")
+    network = await request.app[BACKENDS].networks.inspect_network(ref)
+    return json_response(network_json(network))
+
+
+async def post_networks_create(request: web.Request) -> web.Response:
+    try:
+        body = json.loads(await request.read() or b"{}")
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid JSON: {exc}") from None
+    network = await request.app[BACKENDS].networks.create_network(spec_from_body(body))
+    return json_response({"Id": network.id, "Warning": ""}, status=201)
+
+
+async def delete_network(request: web.Request) -> web.Response:
+    await request.app[BACKENDS].networks.remove_network(request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def post_networks_prune(request: web.Request) -> web.Response:
+    deleted = await request.app[BACKENDS].networks.prune_networks(query.filters(request))
+    return json_response({"NetworksDeleted": deleted})
+
+
+ROUTES = (
+    Route("GET", "/networks", get_networks),
+    Route("GET", "/networks/{id}", get_network),
+    Route("POST", "/networks/create", post_networks_create),
+    Route("POST", "/networks/prune", post_networks_prune),
+    Route("DELETE", "/networks/{id}", delete_network),
+)

@@ -1,0 +1,81 @@
+"""imaged's answers as frozen values: what the servicer sends and the client returns.
+
+The gateway sees these, never protos. ``config`` of :class:`ImageDetails` is the
+image's config document (the OCI/Docker image JSON) parsed once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Filters = Mapping[str, tuple[str, ...]]
+"""Docker's ``filters``: name → values (``{"label": ("a=b",), "dangling": ("true",)}``)."""
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """``POST /images/create?fromSrc=-``: where to tag the result and how to change it."""
+
+    repo: str = ""
+    tag: str = ""
+    message: str = ""
+    changes: tuple[str, ...] = ()
+    platform: str = ""
+
+
+@dataclass(frozen=True)
+class ImageSummary:
+    id: str
+    parent_id: str
+    repo_tags: tuple[str, ...]
+    repo_digests: tuple[str, ...]
+    created: int
+    size: int
+    labels: Mapping[str, str] = field(default_factory=dict)
+    containers: int = -1
+
+
+@dataclass(frozen=True)
+class ImageDetails:
+    id: str
+    repo_tags: tuple[str, ...]
+    repo_digests: tuple[str, ...]
+    parent: str
+    size: int
+    config: Mapping[str, Any]
+    graph_driver: Mapping[str, str]
+    last_tag_time: str = ""
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    id: str
+    created: int
+    created_by: str
+    tags: tuple[str, ...]
+    size: int
+    comment: str
+
+
+@dataclass(frozen=True)
+class DeleteItem:
+    """One line of ``docker rmi``: exactly one of the two is set."""
+
+    untagged: str = ""
+    deleted: str = ""
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    deleted: tuple[DeleteItem, ...]
+    space_reclaimed: int
+
+
+@dataclass(frozen=True)
+class SnapshotChange:
+    """``docker diff``: kind 0 modified, 1 added, 2 deleted."""
+
+    path: str
+    kind: int

@@ -1,0 +1,148 @@
+"""What imaged keeps in etcd, and the JSON each record is stored as.
+
+Keys (under ``/dockyard/v1/``); imaged is their only writer:
+
+``images/<hex>``
+    an image: its layer chain, size, creation time, labels (so listing needs no
+    blob reads). The config itself is the blob ``sha256:<hex>``.
+``refs/<name>:<tag>`` and ``refs/<name>@<digest>``
+    a tag or digest reference (full name, ``docker.io/library/busybox:latest``)
+    → image ID.
+``layers/<chain hex>``
+    an unpacked layer: DiffID, parent chain ID, size, its short ``l/`` link name.
+``snapshots/<container id>``
+    a container's writable overlay: its image and the layers it stacks, so
+    neither is collected while the container exists.
+
+Every value is JSON with ``"v": 1``; readers refuse versions they do not know.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.common.errors import Internal
+
+IMAGES = "images/"
+REFS = "refs/"
+LAYERS = "layers/"
+SNAPSHOTS = "snapshots/"
+VERSION = 1
+
+
+def _load(value: bytes, kind: str) -> dict[str, Any]:
+    data = json.loads(value)
+    if not isinstance(data, dict) or data.get("v") != VERSION:
+        raise Internal(f"unreadable {kind} record (version {data.get('v')!r})")
+    return data
+
+
+def _dump(data: Mapping[str, Any]) -> bytes:
+    return json.dumps({"v": VERSION, **data}, sort_keys=True).encode()
+
+
+def hex_of(digest: str) -> str:
+    return digest.partition(":")[2]
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    id: str
+    """``sha256:<hex>`` of the config blob."""
+    layers: tuple[str, ...]
+    """Chain IDs of the image's layers, bottom first."""
+    size: int
+    created: str
+    """RFC 3339 time from the config ("" when the config has none)."""
+    created_unix: int
+    labels: Mapping[str, str] = field(default_factory=dict)
+    parent: str = ""
+    last_tag_time: str = ""
+
+    @property
+    def key(self) -> str:
+        return IMAGES + hex_of(self.id)
+
+    def encode(self) -> bytes:
+        return _dump({
+            "id": self.id, "layers": list(self.layers), "size": self.size,
+            "created": self.created, "created_unix": self.created_unix,
+            "labels": dict(self.labels), "parent": self.parent,
+            "last_tag_time": self.last_tag_time,
+        })
+
+    @classmethod
+    def decode(cls, value: bytes) -> ImageRecord:
+        d = _load(value, "image")
+        return cls(
+            id=d["id"], layers=tuple(d["layers"]), size=int(d["size"]), created=d["created"],
+            created_unix=int(d["created_unix"]), labels=dict(d.get("labels") or {}),
+            parent=d.get("parent", ""), last_tag_time=d.get("last_tag_time", ""),
+        )
+
+
+@dataclass(frozen=True)
+class RefRecord:
+    reference: str
+    """The full reference: ``docker.io/library/busybox:latest`` or ``…@sha256:…``."""
+    image_id: str
+
+    @property
+    def key(self) -> str:
+        return REFS + self.reference
+
+    def encode(self) -> bytes:
+        return _dump({"image": self.image_id})
+
+    @classmethod
+    def decode(cls, key: str, value: bytes) -> RefRecord:
+        return cls(reference=key[len(REFS) :], image_id=_load(value, "reference")["image"])
+
+
+@dataclass(frozen=True)
+class LayerRecord:
+    chain_id: str
+    diff_id: str
+    parent: str
+    """Chain ID of the layer below ("" for a base layer)."""
+    size: int
+    link: str
+    """The short name of ``overlay/l/<link>`` → this layer's ``diff`` directory."""
+
+    @property
+    def key(self) -> str:
+        return LAYERS + hex_of(self.chain_id)
+
+    def encode(self) -> bytes:
+        return _dump({"chain_id": self.chain_id, "diff_id": self.diff_id,
+                      "parent": self.parent, "size": self.size, "link": self.link})
+
+    @classmethod
+    def decode(cls, value: bytes) -> LayerRecord:
+        d = _load(value, "layer")
+        return cls(chain_id=d["chain_id"], diff_id=d["diff_id"], parent=d["parent"],
+                   size=int(d["size"]), link=d["link"])
+
+
+@dataclass(frozen=True)
+class SnapshotRecord:
+    container_id: str
+    image_id: str
+    layers: tuple[str, ...]
+    """Chain IDs stacked under the container's upper dir, bottom first."""
+
+    @property
+    def key(self) -> str:
+        return SNAPSHOTS + self.container_id
+
+    def encode(self) -> bytes:
+        return _dump({"container": self.container_id, "image": self.image_id,
+                      "layers": list(self.layers)})
+
+    @classmethod
+    def decode(cls, value: bytes) -> SnapshotRecord:
+        d = _load(value, "snapshot")
+        return cls(container_id=d["container"], image_id=d["image"], layers=tuple(d["layers"]))

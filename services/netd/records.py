@@ -1,0 +1,149 @@
+"""What netd keeps in etcd, and the JSON each record is stored as.
+
+Keys (under ``/dockyard/v1/``); netd is their only writer:
+
+``networks/<id>``
+    a network: name, driver, pools, options, labels, its bridge device.
+``network-names/<name>``
+    name → ID, written with a create-if-absent transaction: two concurrent
+    creates of one name cannot both succeed.
+``ipam/<network id>/<address>``
+    an address lease, written with create-if-absent: two endpoints never get
+    one address. The value names the owner.
+``endpoints/<network id>/<container id>``
+    a container's attachment (next slice: veth, netns, MAC). Keyed by network
+    first so "does this network have endpoints" is one prefix read.
+
+Every value is JSON with ``"v": 1``; readers refuse versions they do not know.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from services.common.errors import Internal
+from services.netd.models import Endpoint, IpamConfig, Network
+
+NETWORKS = "networks/"
+NAMES = "network-names/"
+IPAM = "ipam/"
+ENDPOINTS = "endpoints/"
+VERSION = 1
+
+
+def network_key(network_id: str) -> str:
+    return NETWORKS + network_id
+
+
+def name_key(name: str) -> str:
+    return NAMES + name
+
+
+def lease_prefix(network_id: str) -> str:
+    return f"{IPAM}{network_id}/"
+
+
+def lease_key(network_id: str, address: str) -> str:
+    return lease_prefix(network_id) + address
+
+
+def endpoints_prefix(network_id: str) -> str:
+    return f"{ENDPOINTS}{network_id}/"
+
+
+def _load(value: bytes, kind: str) -> dict[str, Any]:
+    data = json.loads(value)
+    if not isinstance(data, dict) or data.get("v") != VERSION:
+        raise Internal(f"unreadable {kind} record (version {data.get('v')!r})")
+    return data
+
+
+def _dump(data: Mapping[str, Any]) -> bytes:
+    return json.dumps({"v": VERSION, **data}, sort_keys=True).encode()
+
+
+def dump_network(network: Network) -> bytes:
+    return _dump({
+        "id": network.id,
+        "name": network.name,
+        "driver": network.driver,
+        "created": network.created,
+        "internal": network.internal,
+        "attachable": network.attachable,
+        "ingress": network.ingress,
+        "enable_ipv6": network.enable_ipv6,
+        "ipam_driver": network.ipam_driver,
+        "ipam_options": dict(network.ipam_options),
+        "ipam_config": [
+            {"subnet": c.subnet, "gateway": c.gateway, "ip_range": c.ip_range,
+             "aux_addresses": dict(c.aux_addresses)}
+            for c in network.ipam_config
+        ],
+        "options": dict(network.options),
+        "labels": dict(network.labels),
+        "builtin": network.builtin,
+        "bridge_device": network.bridge_device,
+    })
+
+
+def load_network(value: bytes) -> Network:
+    data = _load(value, "network")
+    return Network(
+        id=data["id"],
+        name=data["name"],
+        driver=data["driver"],
+        created=data["created"],
+        internal=data["internal"],
+        attachable=data["attachable"],
+        ingress=data["ingress"],
+        enable_ipv6=data["enable_ipv6"],
+        ipam_driver=data["ipam_driver"],
+        ipam_options=data["ipam_options"],
+        ipam_config=tuple(
+            IpamConfig(subnet=c["subnet"], gateway=c["gateway"], ip_range=c["ip_range"],
+                       aux_addresses=c["aux_addresses"])
+            for c in data["ipam_config"]
+        ),
+        options=data["options"],
+        labels=data["labels"],
+        builtin=data["builtin"],
+        bridge_device=data["bridge_device"],
+    )
+
+
+def dump_name(network_id: str) -> bytes:
+    return _dump({"id": network_id})
+
+
+def load_name(value: bytes) -> str:
+    network_id: str = _load(value, "network name")["id"]
+    return network_id
+
+
+def dump_lease(owner: str) -> bytes:
+    return _dump({"owner": owner})
+
+
+def dump_endpoint(endpoint: Endpoint) -> bytes:
+    return _dump({
+        "container_id": endpoint.container_id,
+        "name": endpoint.name,
+        "endpoint_id": endpoint.endpoint_id,
+        "mac_address": endpoint.mac_address,
+        "ipv4_address": endpoint.ipv4_address,
+        "ipv6_address": endpoint.ipv6_address,
+    })
+
+
+def load_endpoint(value: bytes) -> Endpoint:
+    data = _load(value, "endpoint")
+    return Endpoint(
+        container_id=data["container_id"],
+        name=data["name"],
+        endpoint_id=data["endpoint_id"],
+        mac_address=data["mac_address"],
+        ipv4_address=data["ipv4_address"],
+        ipv6_address=data["ipv6_address"],
+    )
