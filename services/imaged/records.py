@@ -14,34 +14,22 @@ Keys (under ``/dockyard/v1/``); imaged is their only writer:
     a container's writable overlay: its image and the layers it stacks, so
     neither is collected while the container exists.
 
-Every value is JSON with ``"v": 1``; readers refuse versions they do not know.
+Every value is JSON in the versioned envelope of :mod:`services.common.records`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from services.common.errors import Internal
+from services.common.records import dump_record, load_record
 
 IMAGES = "images/"
 REFS = "refs/"
 LAYERS = "layers/"
 SNAPSHOTS = "snapshots/"
-VERSION = 1
 
 
-def _load(value: bytes, kind: str) -> dict[str, Any]:
-    data = json.loads(value)
-    if not isinstance(data, dict) or data.get("v") != VERSION:
-        raise Internal(f"unreadable {kind} record (version {data.get('v')!r})")
-    return data
-
-
-def _dump(data: Mapping[str, Any]) -> bytes:
-    return json.dumps({"v": VERSION, **data}, sort_keys=True).encode()
 
 
 def hex_of(digest: str) -> str:
@@ -67,7 +55,7 @@ class ImageRecord:
         return IMAGES + hex_of(self.id)
 
     def encode(self) -> bytes:
-        return _dump({
+        return dump_record({
             "id": self.id, "layers": list(self.layers), "size": self.size,
             "created": self.created, "created_unix": self.created_unix,
             "labels": dict(self.labels), "parent": self.parent,
@@ -76,7 +64,7 @@ class ImageRecord:
 
     @classmethod
     def decode(cls, value: bytes) -> ImageRecord:
-        d = _load(value, "image")
+        d = load_record(value, "image")
         return cls(
             id=d["id"], layers=tuple(d["layers"]), size=int(d["size"]), created=d["created"],
             created_unix=int(d["created_unix"]), labels=dict(d.get("labels") or {}),
@@ -95,11 +83,11 @@ class RefRecord:
         return REFS + self.reference
 
     def encode(self) -> bytes:
-        return _dump({"image": self.image_id})
+        return dump_record({"image": self.image_id})
 
     @classmethod
     def decode(cls, key: str, value: bytes) -> RefRecord:
-        return cls(reference=key[len(REFS) :], image_id=_load(value, "reference")["image"])
+        return cls(reference=key[len(REFS) :], image_id=load_record(value, "reference")["image"])
 
 
 @dataclass(frozen=True)
@@ -117,12 +105,12 @@ class LayerRecord:
         return LAYERS + hex_of(self.chain_id)
 
     def encode(self) -> bytes:
-        return _dump({"chain_id": self.chain_id, "diff_id": self.diff_id,
+        return dump_record({"chain_id": self.chain_id, "diff_id": self.diff_id,
                       "parent": self.parent, "size": self.size, "link": self.link})
 
     @classmethod
     def decode(cls, value: bytes) -> LayerRecord:
-        d = _load(value, "layer")
+        d = load_record(value, "layer")
         return cls(chain_id=d["chain_id"], diff_id=d["diff_id"], parent=d["parent"],
                    size=int(d["size"]), link=d["link"])
 
@@ -139,10 +127,10 @@ class SnapshotRecord:
         return SNAPSHOTS + self.container_id
 
     def encode(self) -> bytes:
-        return _dump({"container": self.container_id, "image": self.image_id,
+        return dump_record({"container": self.container_id, "image": self.image_id,
                       "layers": list(self.layers)})
 
     @classmethod
     def decode(cls, value: bytes) -> SnapshotRecord:
-        d = _load(value, "snapshot")
+        d = load_record(value, "snapshot")
         return cls(container_id=d["container"], image_id=d["image"], layers=tuple(d["layers"]))

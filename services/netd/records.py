@@ -14,23 +14,18 @@ Keys (under ``/dockyard/v1/``); netd is their only writer:
     a container's attachment (next slice: veth, netns, MAC). Keyed by network
     first so "does this network have endpoints" is one prefix read.
 
-Every value is JSON with ``"v": 1``; readers refuse versions they do not know.
+Every value is JSON in the versioned envelope of :mod:`services.common.records`.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from typing import Any
-
-from services.common.errors import Internal
+from services.common.records import dump_record, load_record
 from services.netd.models import Endpoint, IpamConfig, Network
 
 NETWORKS = "networks/"
 NAMES = "network-names/"
 IPAM = "ipam/"
 ENDPOINTS = "endpoints/"
-VERSION = 1
 
 
 def network_key(network_id: str) -> str:
@@ -53,19 +48,10 @@ def endpoints_prefix(network_id: str) -> str:
     return f"{ENDPOINTS}{network_id}/"
 
 
-def _load(value: bytes, kind: str) -> dict[str, Any]:
-    data = json.loads(value)
-    if not isinstance(data, dict) or data.get("v") != VERSION:
-        raise Internal(f"unreadable {kind} record (version {data.get('v')!r})")
-    return data
-
-
-def _dump(data: Mapping[str, Any]) -> bytes:
-    return json.dumps({"v": VERSION, **data}, sort_keys=True).encode()
 
 
 def dump_network(network: Network) -> bytes:
-    return _dump({
+    return dump_record({
         "id": network.id,
         "name": network.name,
         "driver": network.driver,
@@ -89,7 +75,7 @@ def dump_network(network: Network) -> bytes:
 
 
 def load_network(value: bytes) -> Network:
-    data = _load(value, "network")
+    data = load_record(value, "network")
     return Network(
         id=data["id"],
         name=data["name"],
@@ -114,20 +100,20 @@ def load_network(value: bytes) -> Network:
 
 
 def dump_name(network_id: str) -> bytes:
-    return _dump({"id": network_id})
+    return dump_record({"id": network_id})
 
 
 def load_name(value: bytes) -> str:
-    network_id: str = _load(value, "network name")["id"]
+    network_id: str = load_record(value, "network name")["id"]
     return network_id
 
 
 def dump_lease(owner: str) -> bytes:
-    return _dump({"owner": owner})
+    return dump_record({"owner": owner})
 
 
 def dump_endpoint(endpoint: Endpoint) -> bytes:
-    return _dump({
+    return dump_record({
         "container_id": endpoint.container_id,
         "name": endpoint.name,
         "endpoint_id": endpoint.endpoint_id,
@@ -138,7 +124,7 @@ def dump_endpoint(endpoint: Endpoint) -> bytes:
 
 
 def load_endpoint(value: bytes) -> Endpoint:
-    data = _load(value, "endpoint")
+    data = load_record(value, "endpoint")
     return Endpoint(
         container_id=data["container_id"],
         name=data["name"],
