@@ -23,7 +23,7 @@ PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.dockyard-installed
 
 # Debian packages of the real parts Dockyard drives and its tests use.
-DEB_PACKAGES := etcd-server runc conmon iptables busybox-static docker-registry
+DEB_PACKAGES := etcd-server runc conmon iptables busybox-static docker-registry tini
 
 ARGS ?=
 PYTEST_ARGS ?=

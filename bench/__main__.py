@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import cgroups, memory
+from bench import cgroups, memory, netd
 from bench.api_latency import Endpoint, measure
 from bench.report import Row, render_table, write_results
 from bench.startup import BenchCluster, LauncherError, status_json
@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = build_rows(findings)
     if os.geteuid() == 0:  # cgroupd's hot paths on the real cgroupfs (bench/cgroups.py)
         rows += cgroups.measure()
+        rows += netd.measure()  # netd's endpoint set-up/teardown in the kernel (bench/netd.py)
     print(render_table(rows))
     path = write_results(args.results_dir, rows, details(args, findings))
     print(f"\nresults written to {path}")

@@ -12,10 +12,11 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from gateway.backends import Backends, connect_backends
+from gateway.containers.watcher import RuntimeWatcher
 from gateway.errors import error_middleware
 from gateway.headers import add_common_headers
 from gateway.identity import ensure_engine_id
-from gateway.keys import BACKENDS, CONFIG, ENGINE_ID, HOST_FACTS
+from gateway.keys import BACKENDS, CONFIG, ENGINE_ID, HOST_FACTS, WATCHER
 from gateway.metrics import metrics_middleware
 from gateway.routes import ALL_ROUTES
 from gateway.routing import add_routes
@@ -47,6 +48,23 @@ async def _engine_identity(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def _runtime_watcher(app: web.Application) -> AsyncIterator[None]:
+    """Follow process states: only with a real cluster (unit tests' fakes have no lifecycle)."""
+    lifecycle = app[BACKENDS].lifecycle
+    store = app[BACKENDS].store
+    if lifecycle is None or not hasattr(store, "watch_prefix"):
+        yield
+        return
+    watcher = RuntimeWatcher(store, lifecycle)  # type: ignore[arg-type]
+    app[WATCHER] = watcher
+    watcher.start()
+    await watcher.catch_up()
+    try:
+        yield
+    finally:
+        await watcher.close()
+
+
 def create_app(
     config: DaemonConfig,
     *,
@@ -64,5 +82,6 @@ def create_app(
     app.on_response_prepare.append(add_common_headers)
     app.cleanup_ctx.append(_backends_context(config, backends))
     app.cleanup_ctx.append(_engine_identity)
+    app.cleanup_ctx.append(_runtime_watcher)
     add_routes(app, ALL_ROUTES)
     return app

@@ -9,19 +9,23 @@ the etcd store.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import grpc
 
+from gateway.containers.lifecycle import ContainerLifecycle
+from gateway.containers.store import ContainerStore
 from services.cgroupd.hostinfo import CgroupHostInfo
 from services.common.config import DaemonConfig
 from services.common.endpoints import service_address
-from services.common.etcd_store import Entry, connect_store
+from services.common.etcd_store import Condition, Entry, Write, connect_store
 from services.common.grpc_client import open_channel
-from services.execd.client import RuntimeInfo
+from services.execd.client import ContainersClient, RuntimeInfo
+from services.imaged.client import PreparedSnapshot
 from services.imaged.models import (
     DeleteItem,
     Filters,
@@ -31,7 +35,14 @@ from services.imaged.models import (
     ImportOptions,
     PruneResult,
 )
+from services.imaged.registry.models import (
+    DistributionInfo,
+    LoginResult,
+    ProgressEvent,
+    RegistryAuth,
+)
 from services.imaged.storeinfo import StoreInfo
+from services.imaged.volumes.models import Volume, VolumePruneResult, VolumeSpec
 from services.netd.hostinfo import NetworkInfo
 from services.netd.models import Filters as NetworkFilters
 from services.netd.models import Network, NetworkSpec
@@ -47,7 +58,9 @@ class KeyValueStore(Protocol):
 
     async def version(self) -> str: ...
     async def get(self, key: str) -> Entry | None: ...
+    async def get_prefix(self, prefix: str) -> list[Entry]: ...
     async def create(self, key: str, value: bytes) -> bool: ...
+    async def commit(self, conditions: Sequence[Condition], writes: Sequence[Write]) -> bool: ...
 
 
 class ImageStoreBackend(Protocol):
@@ -63,6 +76,10 @@ class ImageStoreBackend(Protocol):
         self, name: str, *, force: bool = False, no_prune: bool = False
     ) -> tuple[DeleteItem, ...]: ...
     async def prune_images(self, filters: Filters | None = None) -> PruneResult: ...
+    def save_images(self, names: Sequence[str]) -> AsyncIterator[bytes]: ...
+    def load_images(self, chunks: AsyncIterable[bytes]) -> AsyncIterator[str]: ...
+    async def prepare_snapshot(self, container_id: str, image: str) -> PreparedSnapshot: ...
+    async def remove_snapshot(self, container_id: str) -> None: ...
 
 
 class NetworkBackend(Protocol):
@@ -82,6 +99,26 @@ class RuntimeBackend(Protocol):
     async def get_runtime_info(self) -> RuntimeInfo: ...
 
 
+class VolumeBackend(Protocol):
+    async def create_volume(self, spec: VolumeSpec) -> Volume: ...
+    async def inspect_volume(self, name: str) -> Volume: ...
+    async def list_volumes(self, filters: Filters | None = None) -> list[Volume]: ...
+    async def remove_volume(self, name: str, *, force: bool = False) -> None: ...
+    async def prune_volumes(self, filters: Filters | None = None) -> VolumePruneResult: ...
+
+
+class DistributionBackend(Protocol):
+    """imaged's registry operations (pull, push, login, remote inspect)."""
+
+    def pull_image(self, image: str, tag: str = "", platform: str = "",
+                   auth: RegistryAuth | None = None) -> AsyncIterator[ProgressEvent]: ...
+    def push_image(self, name: str, tag: str = "",
+                   auth: RegistryAuth | None = None) -> AsyncIterator[ProgressEvent]: ...
+    async def check_auth(self, auth: RegistryAuth) -> LoginResult: ...
+    async def get_distribution(self, name: str,
+                               auth: RegistryAuth | None = None) -> DistributionInfo: ...
+
+
 @dataclass(frozen=True)
 class Backends:
     """Everything the gateway coordinates, one field per service plus the store."""
@@ -91,6 +128,19 @@ class Backends:
     networks: NetworkBackend
     cgroups: CgroupBackend
     runtime: RuntimeBackend
+    processes: ContainersClient | None = None
+    """execd's container calls; None in unit tests that run no cluster."""
+    lifecycle: ContainerLifecycle | None = None
+    """Start/stop/remove across the services; None in unit tests that run no cluster."""
+    distribution: DistributionBackend | None = None
+    """imaged's registry calls; None in unit tests that do not use them."""
+    volumes: VolumeBackend | None = None
+    """imaged's volume calls; None in unit tests that do not use them."""
+
+    @functools.cached_property
+    def containers(self) -> ContainerStore:
+        """The container records (kept in the store; the gateway is their only writer)."""
+        return ContainerStore(self.store)
 
 
 @contextlib.asynccontextmanager
@@ -99,6 +149,8 @@ async def connect_backends(config: DaemonConfig) -> AsyncIterator[Backends]:
     from services.cgroupd.client import CgroupsClient
     from services.execd.client import RuntimeClient
     from services.imaged.client import ImagesClient
+    from services.imaged.registry.client import DistributionClient
+    from services.imaged.volumes_client import VolumesClient
     from services.netd.client import NetworksClient
 
     store = await connect_store(config.etcd_endpoints, ETCD_CONNECT_SECONDS)
@@ -106,15 +158,28 @@ async def connect_backends(config: DaemonConfig) -> AsyncIterator[Backends]:
     try:
         for name in ("imaged", "netd", "cgroupd", "execd"):
             channels[name] = open_channel(service_address(config, name))
+        images = ImagesClient(channels["imaged"])
+        networks = NetworksClient(channels["netd"])
+        cgroups = CgroupsClient(channels["cgroupd"])
+        processes = ContainersClient(channels["execd"])
+        volumes = VolumesClient(channels["imaged"])
+        lifecycle = ContainerLifecycle(
+            ContainerStore(store), store, processes, networks, cgroups, images, volumes=volumes,
+        )
         yield Backends(
             store=store,
-            images=ImagesClient(channels["imaged"]),
-            networks=NetworksClient(channels["netd"]),
-            cgroups=CgroupsClient(channels["cgroupd"]),
+            images=images,
+            networks=networks,
+            cgroups=cgroups,
             runtime=RuntimeClient(channels["execd"]),
+            processes=processes,
+            lifecycle=lifecycle,
+            distribution=DistributionClient(channels["imaged"]),
+            volumes=volumes,
         )
     finally:
         for channel in channels.values():
             with contextlib.suppress(Exception):
                 await channel.close()
         await store.close()
+

@@ -27,6 +27,7 @@ STATUS_BY_KIND: dict[type[errors.DockyardError], int] = {
     errors.InvalidArgument: 400,
     errors.NotModified: 304,
     errors.Forbidden: 403,
+    errors.Unauthorized: 401,
     errors.Unavailable: 503,
     errors.Internal: 500,
 }

@@ -12,6 +12,9 @@ from tests.support.cluster import Cluster, start_cluster
 
 IS_ROOT = os.geteuid() == 0
 
+# The `registry` and `auth_registry` fixtures (real docker-registry servers).
+pytest_plugins = ["tests.support.registry"]
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip tests marked ``root`` when not running as root."""

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from gateway.routes import images, networks, system
+from gateway.routes import (
+    container_lifecycle,
+    containers,
+    distribution,
+    execs,
+    image_archives,
+    images,
+    networks,
+    system,
+    volumes,
+)
 from gateway.routing import Route
 
-ALL_ROUTES: tuple[Route, ...] = (*system.ROUTES, *images.ROUTES, *networks.ROUTES)
+ALL_ROUTES: tuple[Route, ...] = (
+    *system.ROUTES, *images.ROUTES, *image_archives.ROUTES, *networks.ROUTES,
+    *containers.ROUTES, *container_lifecycle.ROUTES, *execs.ROUTES, *distribution.ROUTES,
+    *volumes.ROUTES,
+)

@@ -12,7 +12,9 @@ from gateway import query
 from gateway.image_views import delete_json, history_json, inspect_json, prune_json, summary_json
 from gateway.keys import BACKENDS
 from gateway.responses import JSON_CONTENT_TYPE, encode_json, json_response
+from gateway.routes import distribution
 from gateway.routing import Route
+from gateway.url_import import import_from_url
 from gateway.versioning import request_version
 from services.common.errors import InvalidArgument
 from services.imaged.models import ImportOptions
@@ -28,18 +30,12 @@ async def get_images_json(request: web.Request) -> web.Response:
     return json_response([summary_json(image, version) for image in images])
 
 
-async def post_images_create(request: web.Request) -> web.Response:
+async def post_images_create(request: web.Request) -> web.StreamResponse:
     if request.query.get("fromImage"):
-        raise InvalidArgument(
-            f"pulling images is not implemented yet (fromImage={request.query['fromImage']}); "
-            "use `docker import` to create an image from a root filesystem archive"
-        )
+        return await distribution.pull_image(request)
     source = request.query.get("fromSrc", "")
-    if source != "-":
-        raise InvalidArgument(
-            "importing from a URL is not implemented yet; send the archive in the body "
-            "(fromSrc=-)" if source else "either fromImage or fromSrc must be given"
-        )
+    if not source:
+        raise InvalidArgument("either fromImage or fromSrc must be given")
     options = ImportOptions(
         repo=request.query.get("repo", ""),
         tag=request.query.get("tag", ""),
@@ -47,6 +43,8 @@ async def post_images_create(request: web.Request) -> web.Response:
         changes=tuple(request.query.getall("changes", [])),
         platform=request.query.get("platform", ""),
     )
+    if source != "-":
+        return await import_from_url(request, source, options)
     image_id = await request.app[BACKENDS].images.import_image(
         options, request.content.iter_chunked(UPLOAD_CHUNK)
     )

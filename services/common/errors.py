@@ -32,6 +32,10 @@ class NotModified(DockyardError):
     """The request asked for the state the object is already in (304, FAILED_PRECONDITION)."""
 
 
+class Unauthorized(DockyardError):
+    """Credentials are missing or wrong, e.g. a registry refused a login (401, UNAUTHENTICATED)."""
+
+
 class Forbidden(DockyardError):
     """The operation is refused on this object, e.g. removing a built-in network (403)."""
 

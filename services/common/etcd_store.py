@@ -41,6 +41,40 @@ class WatchEvent:
     mod_revision: int
 
 
+@dataclass(frozen=True)
+class Absent:
+    """Condition of :meth:`Store.commit`: ``key`` does not exist."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class AtRevision:
+    """Condition of :meth:`Store.commit`: ``key`` was last written at ``mod_revision``."""
+
+    key: str
+    mod_revision: int
+
+
+@dataclass(frozen=True)
+class Put:
+    """Write of :meth:`Store.commit`: set ``key`` to ``value``."""
+
+    key: str
+    value: bytes
+
+
+@dataclass(frozen=True)
+class Delete:
+    """Write of :meth:`Store.commit`: remove ``key`` (a missing key is not an error)."""
+
+    key: str
+
+
+Condition = Absent | AtRevision
+Write = Put | Delete
+
+
 def _full(key: str) -> bytes:
     return (KEY_PREFIX + key.lstrip("/")).encode()
 
@@ -139,6 +173,27 @@ class Store:
             compare=[tx.mod(full) == mod_revision],
             success=[tx.put(full, value)],
             failure=[],
+        )
+        return bool(succeeded)
+
+    async def commit(self, conditions: Sequence[Condition], writes: Sequence[Write]) -> bool:
+        """Apply every write in one transaction if every condition holds; False otherwise.
+
+        Nothing is written when any condition fails, so several keys (a record
+        and the name it reserves) appear and disappear together.
+        """
+        tx = self.client.transactions
+        compare = [
+            tx.create(_full(c.key)) == 0 if isinstance(c, Absent)
+            else tx.mod(_full(c.key)) == c.mod_revision
+            for c in conditions
+        ]
+        success = [
+            tx.put(_full(w.key), w.value) if isinstance(w, Put) else tx.delete(_full(w.key))
+            for w in writes
+        ]
+        succeeded, _ = await self.client.transaction(
+            compare=compare, success=success, failure=[]
         )
         return bool(succeeded)
 

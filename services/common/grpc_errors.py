@@ -31,6 +31,7 @@ _CODE_BY_KIND: dict[type[errors.DockyardError], grpc.StatusCode] = {
     errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     errors.NotModified: grpc.StatusCode.FAILED_PRECONDITION,
     errors.Forbidden: grpc.StatusCode.PERMISSION_DENIED,
+    errors.Unauthorized: grpc.StatusCode.UNAUTHENTICATED,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
     errors.Internal: grpc.StatusCode.INTERNAL,
 }

@@ -1,7 +1,7 @@
 """Dockerfile instructions applied to an image's container config (``import --change``).
 
-dockerd accepts CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER,
-VOLUME and WORKDIR here (``validCommitCommands``); anything else is refused with
+dockerd accepts CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD,
+STOPSIGNAL, USER, VOLUME and WORKDIR here (``validCommitCommands``); anything else is refused with
 its words: ``run is not a valid change command``.
 """
 
@@ -14,9 +14,10 @@ import shlex
 from typing import Any
 
 from services.common.errors import InvalidArgument
+from services.imaged.healthcheck import parse_healthcheck
 
-SUPPORTED = ("cmd", "entrypoint", "env", "expose", "label", "onbuild", "stopsignal", "user",
-             "volume", "workdir")
+SUPPORTED = ("cmd", "entrypoint", "env", "expose", "healthcheck", "label", "onbuild",
+             "stopsignal", "user", "volume", "workdir")
 
 
 def empty_container_config() -> dict[str, Any]:
@@ -133,7 +134,16 @@ def apply_change(config: dict[str, Any], line: str) -> None:
         config["User"] = args
     elif command == "stopsignal":
         config["StopSignal"] = args
+    elif command == "healthcheck":
+        config["Healthcheck"] = parse_healthcheck(args)
     elif command == "onbuild":
+        trigger = args.split(None, 1)[0].upper() if args else ""
+        if not trigger:
+            raise InvalidArgument("ONBUILD requires at least one argument")
+        if trigger == "ONBUILD":
+            raise InvalidArgument("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
+        if trigger in ("FROM", "MAINTAINER"):
+            raise InvalidArgument(f"{trigger} isn't allowed as an ONBUILD trigger")
         config["OnBuild"] = [*(config.get("OnBuild") or []), args]
 
 

@@ -12,6 +12,7 @@ import grpc
 
 from dockyard.imaged.v1 import imaged_pb2, imaged_pb2_grpc
 from services.common.grpc_client import DEFAULT_TIMEOUT, call
+from services.common.grpc_errors import error_from_rpc
 from services.imaged.models import (
     DeleteItem,
     Filters,
@@ -168,3 +169,35 @@ class ImagesClient:
             )
         )
         return [SnapshotChange(path=c.path, kind=c.kind) for c in response.changes]
+
+    async def save_images(self, names: Sequence[str]) -> AsyncIterator[bytes]:
+        """The `docker save` archive of ``names``, chunk by chunk.
+
+        Unknown names fail on the first iteration, before any byte is produced.
+        """
+        stream = self._stub.SaveImages(imaged_pb2.SaveImagesRequest(names=list(names)),
+                                       timeout=LONG_TIMEOUT)
+        try:
+            async for response in stream:
+                yield response.chunk
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_rpc(exc) from None
+        finally:
+            stream.cancel()
+
+    async def load_images(self, chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
+        """Send a load archive; yield dockerd's output lines ("Loaded image: …\\n")."""
+
+        async def requests() -> AsyncIterator[imaged_pb2.LoadImagesRequest]:
+            async for chunk in chunks:
+                if chunk:
+                    yield imaged_pb2.LoadImagesRequest(chunk=chunk)
+
+        stream = self._stub.LoadImages(requests(), timeout=LONG_TIMEOUT)
+        try:
+            async for response in stream:
+                yield response.line
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_rpc(exc) from None
+        finally:
+            stream.cancel()

@@ -23,12 +23,11 @@ from typing import Any
 
 from services.common.errors import InvalidArgument
 from services.imaged.changes import apply_changes
-from services.imaged.layers import short_link
+from services.imaged.layerimport import register_layer, unpack_keeping_archive
 from services.imaged.models import ImportOptions
-from services.imaged.records import ImageRecord, LayerRecord
+from services.imaged.records import ImageRecord
 from services.imaged.reference import Reference, repo_tag
 from services.imaged.service import ImageService, labels_of, now_rfc3339, unix_of
-from services.imaged.unpack import unpack
 
 # Go's encoding/json order for container.Config; keys absent here keep their place after.
 _CONFIG_ORDER = (
@@ -118,24 +117,14 @@ async def import_image(
     os_name, arch, variant = parse_platform(options.platform)
     comment = options.message or "Imported from -"
 
-    staging = service.layers.staging()
-    try:
-        reader = io.BufferedReader(ChunkReader(chunks, asyncio.get_running_loop()))
-        unpacked = await asyncio.to_thread(unpack, reader, str(staging / "diff"))
-    except BaseException:
-        service.layers.discard(staging)
-        raise
-    chain = unpacked.diff_id  # a base layer's chain ID is its DiffID
+    reader = io.BufferedReader(ChunkReader(chunks, asyncio.get_running_loop()))
+    staged = await asyncio.to_thread(
+        unpack_keeping_archive, reader, service.layers, service.blobs
+    )
+    unpacked = staged.unpacked
     async with service.lock:
-        layer = await service.catalog.layer(chain)
-        if layer is not None and service.layers.exists(chain):
-            service.layers.discard(staging)  # unpacked once per chain ID
-        else:
-            layer = LayerRecord(chain, unpacked.diff_id, "", unpacked.size, short_link(chain))
-            if service.layers.layer_dir(chain).exists():
-                service.layers.remove(layer)  # a directory without a record: a crash's leftover
-            service.layers.commit(staging, layer, [])
-            await service.catalog.put(layer)
+        layer = await register_layer(service, staged, "")  # drops the staging copy
+        chain = layer.chain_id
         record: ImageRecord | None = None
         try:
             created = now_rfc3339()

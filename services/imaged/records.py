@@ -99,6 +99,11 @@ class LayerRecord:
     size: int
     link: str
     """The short name of ``overlay/l/<link>`` → this layer's ``diff`` directory."""
+    archive: str = ""
+    """Digest of the blob holding the layer archive as it arrived (compressed or not),
+    kept so ``save`` can reproduce the exact bytes of the DiffID ("" if not kept)."""
+    tar_size: int = 0
+    """Length in bytes of the uncompressed layer tar (the DiffID's input)."""
 
     @property
     def key(self) -> str:
@@ -106,13 +111,15 @@ class LayerRecord:
 
     def encode(self) -> bytes:
         return dump_record({"chain_id": self.chain_id, "diff_id": self.diff_id,
-                      "parent": self.parent, "size": self.size, "link": self.link})
+                      "parent": self.parent, "size": self.size, "link": self.link,
+                      "archive": self.archive, "tar_size": self.tar_size})
 
     @classmethod
     def decode(cls, value: bytes) -> LayerRecord:
         d = load_record(value, "layer")
         return cls(chain_id=d["chain_id"], diff_id=d["diff_id"], parent=d["parent"],
-                   size=int(d["size"]), link=d["link"])
+                   size=int(d["size"]), link=d["link"], archive=d.get("archive", ""),
+                   tar_size=int(d.get("tar_size", 0)))
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from services.imaged.models import (
 )
 from services.imaged.records import ImageRecord, LayerRecord, RefRecord, SnapshotRecord
 from services.imaged.reference import parse_lookup, repo_tag
+from services.imaged.registry import metadata as distribution
 from services.imaged.snapshots import Snapshotter, check_container_id
 
 log = logging.getLogger(__name__)
@@ -209,17 +210,22 @@ class ImageService:
         wanted_layers = {c for r in images.values() for c in r.layers}
         wanted_layers |= {c for s in snapshots for c in s.layers}
         removed = []
+        wanted_blobs = set(images)
         for chain, layer in (await self.catalog.layers()).items():
             if chain not in wanted_layers:
                 await self.catalog.delete(layer)
                 self.layers.remove(layer)
                 removed.append(layer)
+            elif layer.archive:
+                wanted_blobs.add(layer.archive)  # kept for save (see layerimport)
         for digest in self.blobs.digests():
-            if digest not in images:
+            if digest not in wanted_blobs:
                 self.blobs.delete(digest)
         for ref in await self.catalog.refs():
             if ref.image_id not in images:
                 await self.catalog.delete(ref)
+        kept = {layer.diff_id for layer in (await self.catalog.layers()).values()}
+        await distribution.forget_layers_except(self.catalog.store, kept)
         return removed
 
     # ---- snapshots ------------------------------------------------------------------------

@@ -14,11 +14,16 @@ from services.common.etcd_store import Store
 from services.common.grpc_errors import Context
 from services.common.grpc_server import ServiceContext
 from services.imaged.importer import import_image
+from services.imaged.loader import load_images
 from services.imaged.models import DeleteItem, Filters, ImportOptions
 from services.imaged.records import IMAGES
+from services.imaged.registry.servicer import add_distribution
+from services.imaged.registry.settings import settings_from
 from services.imaged.removal import prune_images, remove_image
+from services.imaged.saver import plan_save, stream_archive
 from services.imaged.service import ImageService
 from services.imaged.storeinfo import overlay2_status
+from services.imaged.volumes.servicer import add_volumes
 
 
 def _filters(filters: Sequence[imaged_pb2.Filter]) -> Filters:
@@ -138,6 +143,23 @@ class ImagesServicer(imaged_pb2_grpc.ImagesServicer):
         await self._service.remove_snapshot(request.container_id)
         return imaged_pb2.RemoveSnapshotResponse()
 
+    async def SaveImages(
+        self, request: imaged_pb2.SaveImagesRequest, context: Context
+    ) -> AsyncIterator[imaged_pb2.SaveImagesResponse]:
+        plan = await plan_save(self._service, list(request.names))
+        async for chunk in stream_archive(plan):
+            yield imaged_pb2.SaveImagesResponse(chunk=chunk)
+
+    async def LoadImages(
+        self, request_iterator: AsyncIterator[imaged_pb2.LoadImagesRequest], context: Context
+    ) -> AsyncIterator[imaged_pb2.LoadImagesResponse]:
+        async def chunks() -> AsyncIterator[bytes]:
+            async for message in request_iterator:
+                yield message.chunk
+
+        for line in await load_images(self._service, chunks()):
+            yield imaged_pb2.LoadImagesResponse(line=line)
+
     async def ListSnapshotChanges(
         self, request: imaged_pb2.ListSnapshotChangesRequest, context: Context
     ) -> imaged_pb2.ListSnapshotChangesResponse:
@@ -154,4 +176,6 @@ async def register(server: grpc.aio.Server, context: ServiceContext) -> Sequence
     imaged_pb2_grpc.add_ImagesServicer_to_server(
         ImagesServicer(context.store, context.paths.data_root, service), server
     )
-    return [imaged_pb2.DESCRIPTOR.services_by_name["Images"].full_name]
+    distribution = add_distribution(server, service, settings_from(context.config))
+    volumes = await add_volumes(server, context.store, context.paths.data_root, service)
+    return [imaged_pb2.DESCRIPTOR.services_by_name["Images"].full_name, distribution, volumes]

@@ -58,6 +58,8 @@ class Unpacked:
     """sha256 of the whole uncompressed stream: the layer's DiffID."""
     size: int
     """Bytes of file content, each inode once (what dockerd reports as the layer size)."""
+    tar_size: int = 0
+    """Length of the uncompressed stream in bytes (what the DiffID hashes)."""
 
 
 def clean_parts(name: str, what: str = "entry") -> list[str]:
@@ -327,7 +329,8 @@ def unpack(raw: BinaryIO, target: str) -> Unpacked:
             raise UnsafeArchive("invalid tar archive: unexpected end of data")
     finally:
         os.close(root_fd)
-    return Unpacked(diff_id=digester.digest, size=disk_usage(target))
+    return Unpacked(diff_id=digester.digest, size=disk_usage(target),
+                    tar_size=digester.count)
 
 
 def disk_usage(path: str) -> int:

@@ -20,6 +20,7 @@ from services.netd.settings import NetSettings
 log = logging.getLogger(__name__)
 
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+CONF = Path("/proc/sys/net/ipv4/conf")
 
 
 def option_bool(network: Network, key: str, default: bool = True) -> bool:
@@ -58,10 +59,24 @@ async def apply(network: Network, settings: NetSettings) -> None:
         ipam.v4_subnet(pool),
         int(mtu_text) if mtu_text.isdigit() and int(mtu_text) > 0 else None,
     )
+    _allow_localnet(network.bridge_device)
     if settings.iptables:
         await iptables.add_rules(rules_of(network, settings))
     if settings.ip_forward and not network.internal:
         _enable_forwarding()
+
+
+def _allow_localnet(bridge: str) -> None:
+    # Published ports answer on 127.0.0.1 through DNAT in nat OUTPUT, with no
+    # userland proxy: the rewritten packets keep a loopback source on their way
+    # out of this bridge, which the kernel drops as martian unless
+    # route_localnet is on — for this bridge only (dockerd does the same when
+    # its userland proxy is off). The raw-table rule of each network drops what
+    # containers could send to 127.0.0.0/8 in return.
+    try:
+        (CONF / bridge / "route_localnet").write_text("1\n")
+    except OSError as exc:
+        log.warning("cannot enable route_localnet", extra={"bridge": bridge, "error": str(exc)})
 
 
 async def teardown(network: Network, settings: NetSettings) -> None:

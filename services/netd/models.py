@@ -103,3 +103,109 @@ class Lease:
     address: str
     prefix_length: int
     gateway: str
+
+
+# ---- sandboxes: a container's network namespace and what is in it -------------------
+
+PROTOCOLS = ("tcp", "udp", "sctp")
+EPHEMERAL_PORTS = (32768, 60999)
+"""Where host ports are picked when a binding leaves them open (dockerd's range)."""
+
+
+@dataclass(frozen=True)
+class EndpointRequest:
+    """One network a container joins."""
+
+    network: str
+    """Name, ID or ID prefix ("bridge", "host", "none" or a user network)."""
+    ipv4_address: str = ""
+    """``--ip``; empty allocates the next free address."""
+    aliases: tuple[str, ...] = ()
+    mac_address: str = ""
+    """Empty generates one as dockerd did: 02:42 followed by the IPv4 address's bytes."""
+    links: tuple[str, ...] = ()
+    """``container_name:alias`` (``--link``, default bridge only)."""
+
+
+@dataclass(frozen=True)
+class PortBinding:
+    container_port: int
+    protocol: str = "tcp"
+    host_ip: str = ""
+    """Empty means every address (0.0.0.0)."""
+    host_port: int = 0
+    """0 picks a free port in 32768-60999."""
+    host_port_end: int = 0
+    """With ``host_port``: any free port of host_port..host_port_end (``-p 8000-8010:80``)."""
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    container_id: str
+    container_name: str
+    """Without the leading "/"."""
+    hostname: str
+    domainname: str = ""
+    network_mode: str = "bridge"
+    """"bridge" | "none" | "host" | "container:<64-hex id>" | a user network name."""
+    endpoints: tuple[EndpointRequest, ...] = ()
+    """The networks to join; empty for none/host/container: (and for "bridge": the default)."""
+    port_bindings: tuple[PortBinding, ...] = ()
+    exposed_ports: tuple[tuple[int, str], ...] = ()
+    """(port, protocol) the image exposes: each gets a free host port with ``publish_all``."""
+    publish_all: bool = False
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+    extra_hosts: tuple[str, ...] = ()
+    """``name:ip`` (``--add-host``); the IP ``host-gateway`` means the default bridge's gateway."""
+
+
+@dataclass(frozen=True)
+class AttachedEndpoint:
+    """What NetworkSettings.Networks[<name>] shows for one joined network."""
+
+    network_id: str
+    network_name: str
+    endpoint_id: str
+    ip_address: str
+    ip_prefix_len: int
+    gateway: str
+    mac_address: str
+    aliases: tuple[str, ...] = ()
+    dns_names: tuple[str, ...] = ()
+    links: tuple[str, ...] = ()
+    interface: str = ""
+    """The device inside the namespace: eth0, eth1 ..."""
+    host_interface: str = ""
+    """The host end of the veth pair (``veth`` + 7 hex), in the network's bridge."""
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    container_id: str
+    netns_path: str
+    """The bind-mounted namespace file (<exec-root>/netns/<id>); empty in host mode."""
+    hosts_path: str
+    hostname_path: str
+    resolv_conf_path: str
+    endpoints: tuple[AttachedEndpoint, ...] = ()
+    ports: tuple[PortBinding, ...] = ()
+    """The bindings as made: host ports filled in, host_port_end 0."""
+    sandbox_key: str = ""
+    """NetworkSettings.SandboxKey (the namespace file)."""
+    network_mode: str = "bridge"
+
+
+@dataclass(frozen=True)
+class InterfaceStats:
+    """Counters of one interface as seen inside the container (Docker's stats "networks")."""
+
+    rx_bytes: int = 0
+    rx_packets: int = 0
+    rx_errors: int = 0
+    rx_dropped: int = 0
+    tx_bytes: int = 0
+    tx_packets: int = 0
+    tx_errors: int = 0
+    tx_dropped: int = 0

@@ -9,6 +9,7 @@ act only on links with this cluster's mark, so a Docker (its ``docker0`` and
 from __future__ import annotations
 
 import errno
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
@@ -22,6 +23,12 @@ from services.common.errors import Conflict, Internal
 AF_INET = 2
 MAIN_TABLE = 254
 RTN_UNICAST = 1
+
+
+def random_mac() -> str:
+    """A random unicast, locally administered MAC address."""
+    first = (secrets.randbits(8) & 0xFC) | 0x02
+    return ":".join(f"{b:02x}" for b in (first, *secrets.token_bytes(5)))
 
 
 def owner_mark(owner: str) -> str:
@@ -81,7 +88,10 @@ async def ensure_bridge(
         async with AsyncIPRoute() as ipr:
             index = await _index(ipr, name)
             if index is None:
-                await ipr.link("add", ifname=name, kind="bridge")
+                # A fixed MAC: a bridge otherwise takes its lowest port's and changes
+                # it as veths come and go, leaving containers' ARP entries for the
+                # gateway pointing nowhere for seconds (dockerd sets one too).
+                await ipr.link("add", ifname=name, kind="bridge", address=random_mac())
                 index = await _index(ipr, name)
                 assert index is not None
                 await ipr.link("set", index=index, ifalias=mark)

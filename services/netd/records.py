@@ -11,8 +11,11 @@ Keys (under ``/dockyard/v1/``); netd is their only writer:
     an address lease, written with create-if-absent: two endpoints never get
     one address. The value names the owner.
 ``endpoints/<network id>/<container id>``
-    a container's attachment (next slice: veth, netns, MAC). Keyed by network
-    first so "does this network have endpoints" is one prefix read.
+    a container's attachment (name, endpoint ID, MAC, address), what network
+    inspect shows. Keyed by network first so "does this network have
+    endpoints" is one prefix read.
+``sandboxes/<container id>``
+    a container's sandbox: namespace, files, endpoints, ports (sandbox_records.py).
 
 Every value is JSON in the versioned envelope of :mod:`services.common.records`.
 """
@@ -46,6 +49,10 @@ def lease_key(network_id: str, address: str) -> str:
 
 def endpoints_prefix(network_id: str) -> str:
     return f"{ENDPOINTS}{network_id}/"
+
+
+def endpoint_key(network_id: str, container_id: str) -> str:
+    return endpoints_prefix(network_id) + container_id
 
 
 

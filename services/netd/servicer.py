@@ -11,14 +11,17 @@ from services.common.grpc_errors import Context
 from services.common.grpc_server import ServiceContext
 from services.netd import convert
 from services.netd.hostinfo import read_network_info
+from services.netd.models import AttachedEndpoint
 from services.netd.networks import NetworkManager
 from services.netd.reconcile import reconcile
+from services.netd.sandboxes import SandboxManager
 from services.netd.settings import net_settings
 
 
 class NetworksServicer(netd_pb2_grpc.NetworksServicer):
-    def __init__(self, manager: NetworkManager) -> None:
+    def __init__(self, manager: NetworkManager, sandboxes: SandboxManager) -> None:
         self._manager = manager
+        self._sandboxes = sandboxes
 
     async def GetNetworkInfo(
         self, request: netd_pb2.GetNetworkInfoRequest, context: Context
@@ -80,9 +83,60 @@ class NetworksServicer(netd_pb2_grpc.NetworksServicer):
         return netd_pb2.ReleaseAddressResponse()
 
 
+    async def CreateSandbox(
+        self, request: netd_pb2.CreateSandboxRequest, context: Context
+    ) -> netd_pb2.CreateSandboxResponse:
+        sandbox = await self._sandboxes.create(convert.sandbox_spec_from_proto(request.spec))
+        return netd_pb2.CreateSandboxResponse(sandbox=convert.sandbox_to_proto(sandbox))
+
+    async def GetSandbox(
+        self, request: netd_pb2.GetSandboxRequest, context: Context
+    ) -> netd_pb2.GetSandboxResponse:
+        sandbox = await self._sandboxes.get(request.container_id)
+        return netd_pb2.GetSandboxResponse(sandbox=convert.sandbox_to_proto(sandbox))
+
+    async def RemoveSandbox(
+        self, request: netd_pb2.RemoveSandboxRequest, context: Context
+    ) -> netd_pb2.RemoveSandboxResponse:
+        await self._sandboxes.remove(request.container_id)
+        return netd_pb2.RemoveSandboxResponse()
+
+    async def ConnectContainer(
+        self, request: netd_pb2.ConnectContainerRequest, context: Context
+    ) -> netd_pb2.ConnectContainerResponse:
+        sandbox = await self._sandboxes.connect(
+            request.container_id, convert.endpoint_request_from_proto(request.endpoint))
+        return netd_pb2.ConnectContainerResponse(sandbox=convert.sandbox_to_proto(sandbox))
+
+    async def DisconnectContainer(
+        self, request: netd_pb2.DisconnectContainerRequest, context: Context
+    ) -> netd_pb2.DisconnectContainerResponse:
+        sandbox = await self._sandboxes.disconnect(request.container_id, request.network,
+                                                   request.force)
+        return netd_pb2.DisconnectContainerResponse(sandbox=convert.sandbox_to_proto(sandbox))
+
+    async def GetSandboxStats(
+        self, request: netd_pb2.GetSandboxStatsRequest, context: Context
+    ) -> netd_pb2.GetSandboxStatsResponse:
+        stats = await self._sandboxes.stats(request.container_id)
+        return netd_pb2.GetSandboxStatsResponse(
+            interfaces={name: convert.stats_to_proto(s) for name, s in stats.items()})
+
+    async def CheckEndpoint(
+        self, request: netd_pb2.CheckEndpointRequest, context: Context
+    ) -> netd_pb2.CheckEndpointResponse:
+        joined = [await self._manager.resolve(ref) for ref in request.joined_networks]
+        network = await self._sandboxes.check_endpoint(
+            convert.endpoint_request_from_proto(request.endpoint),
+            joined=[AttachedEndpoint(n.id, n.name, "", "", 0, "", "") for n in joined],
+        )
+        return netd_pb2.CheckEndpointResponse(network=convert.network_to_proto(network))
+
+
 async def register(server: grpc.aio.Server, context: ServiceContext) -> Sequence[str]:
     manager = NetworkManager(context.store, net_settings(context.config))
+    sandboxes = SandboxManager(manager, context.paths.exec_root)
     # Before serving: the kernel matches etcd and no orphan of ours is left.
-    await reconcile(manager)
-    netd_pb2_grpc.add_NetworksServicer_to_server(NetworksServicer(manager), server)
+    await reconcile(manager, sandboxes)
+    netd_pb2_grpc.add_NetworksServicer_to_server(NetworksServicer(manager, sandboxes), server)
     return [netd_pb2.DESCRIPTOR.services_by_name["Networks"].full_name]

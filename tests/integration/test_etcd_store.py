@@ -90,3 +90,24 @@ async def test_unreachable_etcd_is_unavailable() -> None:
     store = Store([f"http://127.0.0.1:{free_port()}"], timeout=1)
     with pytest.raises(Unavailable, match="etcd is unreachable"):
         await store.connect()
+
+
+async def test_commit_writes_several_keys_or_none(store: Store) -> None:
+    from services.common.etcd_store import Absent, AtRevision, Delete, Put
+
+    assert await store.commit([Absent("r/1"), Absent("n/a")], [Put("r/1", b"x"), Put("n/a", b"1")])
+    # A failed condition writes nothing, not even the keys whose condition held.
+    assert not await store.commit(
+        [Absent("r/2"), Absent("n/a")], [Put("r/2", b"y"), Put("n/a", b"2")]
+    )
+    assert await store.get("r/2") is None
+    name = await store.get("n/a")
+    assert name is not None and name.value == b"1"
+    record = await store.get("r/1")
+    assert record is not None
+    assert await store.commit(
+        [AtRevision("r/1", record.mod_revision)], [Delete("r/1"), Delete("n/a")]
+    )
+    assert await store.get("r/1") is None and await store.get("n/a") is None
+    # A stale revision is refused.
+    assert not await store.commit([AtRevision("r/1", record.mod_revision)], [Put("r/1", b"z")])

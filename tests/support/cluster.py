@@ -166,9 +166,13 @@ class Cluster:
                 self._remove_containers()
                 self.run("down", timeout=150)
         finally:
+            _delete_runc_containers(self.exec_root / "runc")
             _kill_processes_under(self.base)
             _unmount_under(self.base)
             shutil.rmtree(self.base, ignore_errors=True)
+            parent = self.daemon_json.get("cgroup-parent")
+            if isinstance(parent, str) and parent.startswith("dy-dockyard-test-"):
+                _remove_cgroup_parent(parent)
             prefix = self.daemon_json.get("iptables-chain-prefix")
             if isinstance(prefix, str):
                 remove_cluster_network(prefix)
@@ -192,6 +196,29 @@ def _cmdline(pid: int) -> str:
             errors="replace"
         )
     return ""
+
+
+def _remove_cgroup_parent(parent: str) -> None:
+    """rmdir the test cluster's cgroup parent (and leftovers below it) in every hierarchy."""
+    root = Path("/sys/fs/cgroup")
+    for hierarchy in [root, *(p for p in root.iterdir() if p.is_dir())]:
+        top = hierarchy / parent
+        if not top.is_dir():
+            continue
+        for directory in sorted((d for d in top.rglob("*") if d.is_dir()), reverse=True):
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        with contextlib.suppress(OSError):
+            top.rmdir()
+
+
+def _delete_runc_containers(runc_root: Path) -> None:
+    """Kill and forget the containers of this cluster's own runc root (none of the host's)."""
+    if not runc_root.is_dir():
+        return
+    for state in runc_root.iterdir():
+        subprocess.run(["runc", "--root", str(runc_root), "delete", "--force", state.name],
+                       capture_output=True, check=False, timeout=30)
 
 
 def _kill_processes_under(base: Path) -> None:
@@ -238,8 +265,11 @@ def start_cluster(
     which this function does itself).
     """
     # Unique bridge and chain names unless the test chose its own (see netclean).
-    settings = {**unique_network_settings(), **(daemon_json or {})}
-    cluster = Cluster(new_base(), daemon_json=settings, extra_args=extra_args, host=host)
+    base = new_base()
+    # Its own cgroup parent too, removed at teardown (cgroupd leaves the parent).
+    own = {**unique_network_settings(), "cgroup-parent": f"dy-{base.name}"}
+    settings = {**own, **(daemon_json or {})}
+    cluster = Cluster(base, daemon_json=settings, extra_args=extra_args, host=host)
     if start:
         try:
             cluster.start()

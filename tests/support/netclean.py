@@ -13,15 +13,16 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
+import shlex
 import subprocess
 from typing import Any
 
-CHAIN_SUFFIXES = (
-    ("filter", "FORWARD", "-FORWARD"),
-    ("filter", "", "-ISOLATION-STAGE-1"),
-    ("filter", "", "-ISOLATION-STAGE-2"),
-    ("nat", "POSTROUTING", "-POSTROUTING"),
-)
+TABLES = ("filter", "nat", "raw")
+BUILTIN_CHAINS = {
+    "filter": ("FORWARD", "INPUT", "OUTPUT"),
+    "nat": ("PREROUTING", "OUTPUT", "POSTROUTING"),
+    "raw": ("PREROUTING", "OUTPUT"),
+}
 
 
 def unique_network_settings() -> dict[str, Any]:
@@ -48,7 +49,7 @@ def owned_links(prefix: str) -> list[str]:
 def own_chains(prefix: str) -> list[tuple[str, str]]:
     """(table, chain) of every chain on the host named with ``prefix``."""
     out = []
-    for table in ("filter", "nat"):
+    for table in TABLES:
         for line in _iptables("-t", table, "-S").stdout.splitlines():
             words = line.split()
             if len(words) == 2 and words[0] == "-N" and words[1].startswith(prefix + "-"):
@@ -60,10 +61,14 @@ def remove_cluster_network(prefix: str) -> None:
     """Delete the marked links and the chains (and their jumps) of one test cluster."""
     for name in owned_links(prefix):
         subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
-    for table, builtin, suffix in CHAIN_SUFFIXES:
-        if builtin:
-            while _iptables("-t", table, "-D", builtin, "-j", prefix + suffix).returncode == 0:
-                pass
+    # The jumps into the cluster's chains (some carry matches, e.g. addrtype).
+    for table, builtins in BUILTIN_CHAINS.items():
+        for builtin in builtins:
+            for line in _iptables("-t", table, "-S", builtin).stdout.splitlines():
+                words = shlex.split(line)
+                if words[:2] == ["-A", builtin] and words[-2:-1] == ["-j"] \
+                        and words[-1].startswith(prefix + "-"):
+                    _iptables("-t", table, "-D", builtin, *words[2:])
     for table, chain in own_chains(prefix):
         _iptables("-t", table, "-F", chain)
     for table, chain in own_chains(prefix):

@@ -7,7 +7,8 @@ of the gRPC clients and the etcd store.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -18,10 +19,18 @@ from gateway.backends import Backends
 from gateway.sysinfo import HostFacts
 from services.cgroupd.hostinfo import CgroupHostInfo
 from services.common.config import DaemonConfig
-from services.common.errors import Conflict, NotFound, Unavailable
-from services.common.etcd_store import Entry
+from services.common.errors import (
+    Conflict,
+    DockyardError,
+    InvalidArgument,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+)
+from services.common.etcd_store import Absent, AtRevision, Condition, Entry, Put, Write
 from services.execd.client import RuntimeInfo
 from services.execd.runtimes import ComponentVersion, OciRuntime
+from services.imaged.client import PreparedSnapshot
 from services.imaged.models import (
     DeleteItem,
     Filters,
@@ -31,7 +40,15 @@ from services.imaged.models import (
     ImportOptions,
     PruneResult,
 )
+from services.imaged.registry.models import (
+    DistributionInfo,
+    LoginResult,
+    Platform,
+    ProgressEvent,
+    RegistryAuth,
+)
 from services.imaged.storeinfo import StoreInfo
+from services.imaged.volumes.models import Volume, VolumePruneResult, VolumeSpec
 from services.netd.hostinfo import NetworkInfo
 from services.netd.models import Filters as NetworkFilters
 from services.netd.models import Network, NetworkSpec
@@ -58,8 +75,12 @@ def _down(part: str) -> Unavailable:
 
 
 class FakeStore:
+    """etcd in memory: ``values`` by key, with a revision per write as etcd keeps."""
+
     def __init__(self, *, down: bool = False) -> None:
         self.values: dict[str, bytes] = {}
+        self.revisions: dict[str, int] = {}
+        self.revision = 1
         self.down = down
 
     async def version(self) -> str:
@@ -69,12 +90,31 @@ class FakeStore:
 
     async def get(self, key: str) -> Entry | None:
         value = self.values.get(key)
-        return None if value is None else Entry(key, value, 1)
+        return None if value is None else Entry(key, value, self.revisions.get(key, 1))
+
+    async def get_prefix(self, prefix: str) -> list[Entry]:
+        return [Entry(k, v, self.revisions.get(k, 1))
+                for k, v in sorted(self.values.items()) if k.startswith(prefix)]
 
     async def create(self, key: str, value: bytes) -> bool:
-        if key in self.values:
-            return False
-        self.values[key] = value
+        return await self.commit([Absent(key)], [Put(key, value)])
+
+    async def commit(self, conditions: Sequence[Condition], writes: Sequence[Write]) -> bool:
+        for condition in conditions:
+            if isinstance(condition, Absent) and condition.key in self.values:
+                return False
+            if isinstance(condition, AtRevision) and (
+                self.revisions.get(condition.key) != condition.mod_revision
+            ):
+                return False
+        self.revision += 1
+        for write in writes:
+            if isinstance(write, Put):
+                self.values[write.key] = write.value
+                self.revisions[write.key] = self.revision
+            else:
+                self.values.pop(write.key, None)
+                self.revisions.pop(write.key, None)
         return True
 
 
@@ -87,6 +127,8 @@ class FakeImages:
         self.tags: dict[str, str] = {}
         self.calls: list[tuple[str, Any]] = []
         self.imported: list[tuple[ImportOptions, bytes]] = []
+        self.snapshots: dict[str, str] = {}
+        """Prepared snapshots: container ID → image ID."""
 
     def _find(self, name: str) -> ImageDetails:
         image_id = self.tags.get(name if ":" in name else f"{name}:latest", name)
@@ -131,6 +173,34 @@ class FakeImages:
     async def prune_images(self, filters: Filters | None = None) -> PruneResult:
         self.calls.append(("prune", dict(filters or {})))
         return PruneResult(deleted=(), space_reclaimed=0)
+
+    async def save_images(self, names: Sequence[str]) -> AsyncIterator[bytes]:
+        """A stand-in archive: the saved IDs, one chunk each; unknown names fail first."""
+        found = [self._find(name).id for name in names]
+        self.calls.append(("save", list(names)))
+        for image_id in found:
+            yield image_id.encode()
+
+    async def load_images(self, chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
+        """Loads "archives" whose body is a tag; a body starting with "bad" is refused."""
+        body = b"".join([chunk async for chunk in chunks]).decode()
+        if body.startswith("bad"):
+            raise InvalidArgument(f"invalid tar archive: {body}")
+        yield f"Loaded image: {body}\n"
+
+    async def prepare_snapshot(self, container_id: str, image: str) -> PreparedSnapshot:
+        self.calls.append(("prepare_snapshot", (container_id, image)))
+        if container_id in self.snapshots:
+            raise Conflict(f"snapshot for container {container_id} already exists")
+        image_id = self._find(image).id
+        self.snapshots[container_id] = image_id
+        rootfs = Path(f"{CONFIG.data_root}/overlay2/{container_id}/merged")
+        return PreparedSnapshot(rootfs, image_id)
+
+    async def remove_snapshot(self, container_id: str) -> None:
+        self.calls.append(("remove_snapshot", container_id))
+        if self.snapshots.pop(container_id, None) is None:
+            raise NotFound(f"no snapshot for container {container_id}")
 
     async def get_store_info(self) -> StoreInfo:
         if self.down:
@@ -200,6 +270,50 @@ class FakeNetworks:
         )
 
 
+class FakeVolumes:
+    """imaged's Volumes in memory: ``volumes`` by name; calls recorded."""
+
+    def __init__(self) -> None:
+        self.volumes: dict[str, Volume] = {}
+        self.calls: list[tuple[str, Any]] = []
+
+    async def create_volume(self, spec: VolumeSpec) -> Volume:
+        self.calls.append(("create", spec))
+        name = spec.name or "ab" * 32
+        volume = self.volumes.setdefault(name, Volume(
+            name=name, driver="local", mountpoint=f"{CONFIG.data_root}/volumes/{name}/_data",
+            created_at="2024-01-01T00:00:00Z", labels=spec.labels, options=spec.driver_opts,
+        ))
+        return volume
+
+    async def inspect_volume(self, name: str) -> Volume:
+        if name not in self.volumes:
+            raise NotFound(f"get {name}: no such volume")
+        return self.volumes[name]
+
+    async def list_volumes(self, filters: Filters | None = None) -> list[Volume]:
+        self.calls.append(("list", dict(filters or {})))
+        return sorted(self.volumes.values(), key=lambda v: v.name)
+
+    async def remove_volume(self, name: str, *, force: bool = False) -> None:
+        self.calls.append(("remove", (name, force)))
+        volume = self.volumes.get(name)
+        if volume is None:
+            if force:
+                return
+            raise NotFound(f"get {name}: no such volume")
+        if volume.users:
+            raise Conflict(f"remove {name}: volume is in use - [{', '.join(volume.users)}]")
+        del self.volumes[name]
+
+    async def prune_volumes(self, filters: Filters | None = None) -> VolumePruneResult:
+        self.calls.append(("prune", dict(filters or {})))
+        gone = sorted(n for n, v in self.volumes.items() if not v.users and v.anonymous)
+        for name in gone:
+            del self.volumes[name]
+        return VolumePruneResult(tuple(gone), 0)
+
+
 class FakeCgroups:
     def __init__(self, *, down: bool = False) -> None:
         self.down = down
@@ -237,6 +351,55 @@ class FakeRuntime:
         )
 
 
+class FakeDistribution:
+    """Registry calls: pull/push replay ``events``, then raise ``fail`` when set.
+
+    ``fail_first`` raises before any event (an error the gateway answers as
+    plain HTTP); ``calls`` records (operation, arguments) for assertions.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[ProgressEvent] = []
+        self.fail: DockyardError | None = None
+        self.fail_first: DockyardError | None = None
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.login_ok = True
+        self.info = DistributionInfo("application/vnd.oci.image.index.v1+json",
+                                     "sha256:" + "ab" * 32, 321,
+                                     (Platform("amd64", "linux"), Platform("arm64", "linux",
+                                                                           variant="v8")))
+
+    async def _replay(self) -> AsyncIterator[ProgressEvent]:
+        if self.fail_first is not None:
+            raise self.fail_first
+        for event in self.events:
+            yield event
+        if self.fail is not None:
+            raise self.fail
+
+    def pull_image(self, image: str, tag: str = "", platform: str = "",
+                   auth: RegistryAuth | None = None) -> AsyncIterator[ProgressEvent]:
+        self.calls.append(("pull", (image, tag, platform, auth)))
+        return self._replay()
+
+    def push_image(self, name: str, tag: str = "",
+                   auth: RegistryAuth | None = None) -> AsyncIterator[ProgressEvent]:
+        self.calls.append(("push", (name, tag, auth)))
+        return self._replay()
+
+    async def check_auth(self, auth: RegistryAuth) -> LoginResult:
+        self.calls.append(("auth", (auth,)))
+        if not self.login_ok:
+            raise Unauthorized("login attempt to http://r/v2/ failed with status: "
+                               "401 Unauthorized")
+        return LoginResult("Login Succeeded")
+
+    async def get_distribution(self, name: str,
+                               auth: RegistryAuth | None = None) -> DistributionInfo:
+        self.calls.append(("distribution", (name, auth)))
+        return self.info
+
+
 def fake_backends(down: Iterable[str] = (), store: FakeStore | None = None) -> Backends:
     """Backends where each part named in ``down`` raises Unavailable."""
     off = set(down)
@@ -246,6 +409,8 @@ def fake_backends(down: Iterable[str] = (), store: FakeStore | None = None) -> B
         networks=FakeNetworks(down="netd" in off),
         cgroups=FakeCgroups(down="cgroupd" in off),
         runtime=FakeRuntime(down="execd" in off),
+        volumes=FakeVolumes(),
+        distribution=FakeDistribution(),
     )
 
 

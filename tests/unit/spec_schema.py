@@ -66,3 +66,21 @@ def _check(value: Any, schema: dict[str, Any], where: str, problems: list[str]) 
     if isinstance(value, list) and "items" in schema:
         for index, item in enumerate(value):
             _check(item, schema["items"], f"{where}[{index}]", problems)
+
+
+@functools.cache
+def _paths() -> dict[str, Any]:
+    spec = yaml.safe_load(SPEC.read_text())
+    paths: dict[str, Any] = spec["paths"]
+    return paths
+
+
+def validate_response(value: Any, path: str, method: str = "get", status: int = 200) -> list[str]:
+    """Every mismatch between ``value`` and the response schema of ``method path``.
+
+    For answers whose schema is written inline in the path (``ContainerInspectResponse``).
+    """
+    schema = _paths()[path][method]["responses"][status]["schema"]
+    problems: list[str] = []
+    _check(value, schema, f"{method.upper()} {path}", problems)
+    return problems

@@ -22,6 +22,7 @@ class _FakeRpcError(grpc.aio.AioRpcError):
         (errors.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
         (errors.NotModified, grpc.StatusCode.FAILED_PRECONDITION),
         (errors.Forbidden, grpc.StatusCode.PERMISSION_DENIED),
+        (errors.Unauthorized, grpc.StatusCode.UNAUTHENTICATED),
         (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
         (errors.Internal, grpc.StatusCode.INTERNAL),
     ],

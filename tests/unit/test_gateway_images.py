@@ -68,7 +68,8 @@ async def test_list_history_delete_and_prune() -> None:
         assert remove_call == ("remove", ("me/app:1", True, True))
 
 
-@pytest.mark.parametrize("query", ["fromImage=busybox", "fromSrc=http://x/y.tar", ""])
+# fromImage (pull) has its own tests: tests/unit/test_gateway_distribution.py.
+@pytest.mark.parametrize("query", [""])
 async def test_create_without_a_body_source_is_refused(query: str) -> None:
     async with serving(make_app()) as client:
         response = await client.post(f"/images/create?{query}")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from dockyard.types.v1 import types_pb2 as dockyard_dot_types_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x64ockyard/execd/v1/execd.proto\x12\x11\x64ockyard.execd.v1\x1a\x1d\x64ockyard/types/v1/types.proto\"\x17\n\x15GetRuntimeInfoRequest\"^\n\nOciRuntime\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x34\n\x07version\x18\x03 \x01(\x0b\x32#.dockyard.types.v1.ComponentVersion\"\xeb\x01\n\x16GetRuntimeInfoResponse\x12/\n\x08runtimes\x18\x01 \x03(\x0b\x32\x1d.dockyard.execd.v1.OciRuntime\x12\x17\n\x0f\x64\x65\x66\x61ult_runtime\x18\x02 \x01(\t\x12\x34\n\x07monitor\x18\x03 \x01(\x0b\x32#.dockyard.types.v1.ComponentVersion\x12\x1a\n\x12\x63ontainers_running\x18\x04 \x01(\r\x12\x19\n\x11\x63ontainers_paused\x18\x05 \x01(\r\x12\x1a\n\x12\x63ontainers_stopped\x18\x06 \x01(\r2p\n\x07Runtime\x12\x65\n\x0eGetRuntimeInfo\x12(.dockyard.execd.v1.GetRuntimeInfoRequest\x1a).dockyard.execd.v1.GetRuntimeInfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x64ockyard/execd/v1/execd.proto\x12\x11\x64ockyard.execd.v1\x1a\x1d\x64ockyard/types/v1/types.proto\"\x17\n\x15GetRuntimeInfoRequest\"^\n\nOciRuntime\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x34\n\x07version\x18\x03 \x01(\x0b\x32#.dockyard.types.v1.ComponentVersion\"\xeb\x01\n\x16GetRuntimeInfoResponse\x12/\n\x08runtimes\x18\x01 \x03(\x0b\x32\x1d.dockyard.execd.v1.OciRuntime\x12\x17\n\x0f\x64\x65\x66\x61ult_runtime\x18\x02 \x01(\t\x12\x34\n\x07monitor\x18\x03 \x01(\x0b\x32#.dockyard.types.v1.ComponentVersion\x12\x1a\n\x12\x63ontainers_running\x18\x04 \x01(\r\x12\x19\n\x11\x63ontainers_paused\x18\x05 \x01(\r\x12\x1a\n\x12\x63ontainers_stopped\x18\x06 \x01(\r\"\xd2\x01\n\x0e\x43ontainerState\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0b\n\x03pid\x18\x03 \x01(\x03\x12\x11\n\texit_code\x18\x04 \x01(\x05\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x12\n\noom_killed\x18\x06 \x01(\x08\x12\x12\n\nstarted_at\x18\x07 \x01(\t\x12\x13\n\x0b\x66inished_at\x18\x08 \x01(\t\x12\x15\n\rrestart_count\x18\t \x01(\x05\x12\x17\n\x0fstopped_by_user\x18\n \x01(\x08\"\xb2\x03\n\x15StartContainerRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x63onfig_json\x18\x03 \x01(\t\x12\x18\n\x10host_config_json\x18\x04 \x01(\t\x12\x19\n\x11image_config_json\x18\x05 \x01(\t\x12\x0e\n\x06rootfs\x18\x06 \x01(\t\x12\x13\n\x0bmounts_json\x18\x07 \x01(\t\x12\x12\n\nnetns_path\x18\x08 \x01(\t\x12\x14\n\x0cnetwork_mode\x18\t \x01(\t\x12\x12\n\nhosts_path\x18\n \x01(\t\x12\x15\n\rhostname_path\x18\x0b \x01(\t\x12\x18\n\x10resolv_conf_path\x18\x0c \x01(\t\x12\x14\n\x0c\x63groups_path\x18\r \x01(\t\x12\x1a\n\x12pid_namespace_path\x18\x0e \x01(\t\x12\x1a\n\x12ipc_namespace_path\x18\x0f \x01(\t\x12\x1a\n\x12uts_namespace_path\x18\x10 \x01(\t\x12\x10\n\x08log_path\x18\x11 \x01(\t\x12\x1b\n\x13reset_restart_count\x18\x12 \x01(\x08\"J\n\x16StartContainerResponse\x12\x30\n\x05state\x18\x01 \x01(\x0b\x32!.dockyard.execd.v1.ContainerState\"\x7f\n\x14StopContainerRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0e\n\x06signal\x18\x02 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x03 \x01(\x05\x12\x13\n\x0bhas_timeout\x18\x04 \x01(\x08\x12\x13\n\x0b\x66or_restart\x18\x05 \x01(\x08\"I\n\x15StopContainerResponse\x12\x30\n\x05state\x18\x01 \x01(\x0b\x32!.dockyard.execd.v1.ContainerState\"<\n\x14KillContainerRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0e\n\x06signal\x18\x02 \x01(\t\"\x17\n\x15KillContainerResponse\"0\n\x18GetContainerStateRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\"M\n\x19GetContainerStateResponse\x12\x30\n\x05state\x18\x01 \x01(\x0b\x32!.dockyard.execd.v1.ContainerState\"8\n\x10SetPausedRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0e\n\x06paused\x18\x02 \x01(\x08\"E\n\x11SetPausedResponse\x12\x30\n\x05state\x18\x01 \x01(\x0b\x32!.dockyard.execd.v1.ContainerState\".\n\x16\x44\x65leteContainerRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\"\x19\n\x17\x44\x65leteContainerResponse\"\x8f\x01\n\x0fReadLogsRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x02 \x01(\x08\x12\x0e\n\x06stdout\x18\x03 \x01(\x08\x12\x0e\n\x06stderr\x18\x04 \x01(\x08\x12\x13\n\x0bsince_nanos\x18\x05 \x01(\x03\x12\x13\n\x0buntil_nanos\x18\x06 \x01(\x03\x12\x0c\n\x04tail\x18\x07 \x01(\x03\"D\n\x10ReadLogsResponse\x12\x0e\n\x06stream\x18\x01 \x01(\x05\x12\x12\n\ntime_nanos\x18\x02 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\x96\x01\n\rAttachRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\r\n\x05stdin\x18\x02 \x01(\x08\x12\x0e\n\x06stdout\x18\x03 \x01(\x08\x12\x0e\n\x06stderr\x18\x04 \x01(\x08\x12\x0c\n\x04\x64\x61ta\x18\x05 \x01(\x0c\x12\x13\n\x0b\x63lose_stdin\x18\x06 \x01(\x08\x12\x0e\n\x06height\x18\x07 \x01(\r\x12\r\n\x05width\x18\x08 \x01(\r\"J\n\x0e\x41ttachResponse\x12\r\n\x05ready\x18\x01 \x01(\x08\x12\x0e\n\x06stream\x18\x02 \x01(\x05\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x0b\n\x03tty\x18\x04 \x01(\x08\"G\n\x10ResizeTTYRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0e\n\x06height\x18\x02 \x01(\r\x12\r\n\x05width\x18\x03 \x01(\r\"\x13\n\x11ResizeTTYResponse\"\xa7\x01\n\x11\x43reateExecRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xec_config_json\x18\x02 \x01(\t\x12\x1d\n\x15\x63ontainer_config_json\x18\x03 \x01(\t\x12\x18\n\x10host_config_json\x18\x04 \x01(\t\x12\x19\n\x11image_config_json\x18\x05 \x01(\t\x12\x0e\n\x06rootfs\x18\x06 \x01(\t\"%\n\x12\x43reateExecResponse\x12\x0f\n\x07\x65xec_id\x18\x01 \x01(\t\"u\n\x10StartExecRequest\x12\x0f\n\x07\x65xec_id\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tach\x18\x02 \x01(\x08\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x13\n\x0b\x63lose_stdin\x18\x04 \x01(\x08\x12\x0e\n\x06height\x18\x05 \x01(\r\x12\r\n\x05width\x18\x06 \x01(\r\"M\n\x11StartExecResponse\x12\r\n\x05ready\x18\x01 \x01(\x08\x12\x0e\n\x06stream\x18\x02 \x01(\x05\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x0b\n\x03tty\x18\x04 \x01(\x08\"%\n\x12InspectExecRequest\x12\x0f\n\x07\x65xec_id\x18\x01 \x01(\t\"\xf0\x01\n\x13InspectExecResponse\x12\x0f\n\x07\x65xec_id\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x02 \x01(\t\x12\x0f\n\x07running\x18\x03 \x01(\x08\x12\x11\n\texit_code\x18\x04 \x01(\x05\x12\x15\n\rhas_exit_code\x18\x05 \x01(\x08\x12\x0b\n\x03pid\x18\x06 \x01(\x03\x12\x18\n\x10\x65xec_config_json\x18\x07 \x01(\t\x12\x12\n\nopen_stdin\x18\x08 \x01(\x08\x12\x13\n\x0bopen_stdout\x18\t \x01(\x08\x12\x13\n\x0bopen_stderr\x18\n \x01(\x08\x12\x12\n\ncan_remove\x18\x0b \x01(\x08\"C\n\x11ResizeExecRequest\x12\x0f\n\x07\x65xec_id\x18\x01 \x01(\t\x12\x0e\n\x06height\x18\x02 \x01(\r\x12\r\n\x05width\x18\x03 \x01(\r\"\x14\n\x12ResizeExecResponse\"=\n\x14ListProcessesRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0f\n\x07ps_args\x18\x02 \x01(\t\"Y\n\x15ListProcessesResponse\x12\x0e\n\x06titles\x18\x01 \x03(\t\x12\x30\n\tprocesses\x18\x02 \x03(\x0b\x32\x1d.dockyard.execd.v1.ProcessRow\"\x1d\n\nProcessRow\x12\x0f\n\x07\x63olumns\x18\x01 \x03(\t2\xa7\x0b\n\x07Runtime\x12\x65\n\x0eGetRuntimeInfo\x12(.dockyard.execd.v1.GetRuntimeInfoRequest\x1a).dockyard.execd.v1.GetRuntimeInfoResponse\x12\x65\n\x0eStartContainer\x12(.dockyard.execd.v1.StartContainerRequest\x1a).dockyard.execd.v1.StartContainerResponse\x12\x62\n\rStopContainer\x12\'.dockyard.execd.v1.StopContainerRequest\x1a(.dockyard.execd.v1.StopContainerResponse\x12\x62\n\rKillContainer\x12\'.dockyard.execd.v1.KillContainerRequest\x1a(.dockyard.execd.v1.KillContainerResponse\x12n\n\x11GetContainerState\x12+.dockyard.execd.v1.GetContainerStateRequest\x1a,.dockyard.execd.v1.GetContainerStateResponse\x12V\n\tSetPaused\x12#.dockyard.execd.v1.SetPausedRequest\x1a$.dockyard.execd.v1.SetPausedResponse\x12h\n\x0f\x44\x65leteContainer\x12).dockyard.execd.v1.DeleteContainerRequest\x1a*.dockyard.execd.v1.DeleteContainerResponse\x12U\n\x08ReadLogs\x12\".dockyard.execd.v1.ReadLogsRequest\x1a#.dockyard.execd.v1.ReadLogsResponse0\x01\x12Q\n\x06\x41ttach\x12 .dockyard.execd.v1.AttachRequest\x1a!.dockyard.execd.v1.AttachResponse(\x01\x30\x01\x12V\n\tResizeTTY\x12#.dockyard.execd.v1.ResizeTTYRequest\x1a$.dockyard.execd.v1.ResizeTTYResponse\x12Y\n\nCreateExec\x12$.dockyard.execd.v1.CreateExecRequest\x1a%.dockyard.execd.v1.CreateExecResponse\x12Z\n\tStartExec\x12#.dockyard.execd.v1.StartExecRequest\x1a$.dockyard.execd.v1.StartExecResponse(\x01\x30\x01\x12\\\n\x0bInspectExec\x12%.dockyard.execd.v1.InspectExecRequest\x1a&.dockyard.execd.v1.InspectExecResponse\x12Y\n\nResizeExec\x12$.dockyard.execd.v1.ResizeExecRequest\x1a%.dockyard.execd.v1.ResizeExecResponse\x12\x62\n\rListProcesses\x12\'.dockyard.execd.v1.ListProcessesRequest\x1a(.dockyard.execd.v1.ListProcessesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,6 +38,66 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_OCIRUNTIME']._serialized_end=202
   _globals['_GETRUNTIMEINFORESPONSE']._serialized_start=205
   _globals['_GETRUNTIMEINFORESPONSE']._serialized_end=440
-  _globals['_RUNTIME']._serialized_start=442
-  _globals['_RUNTIME']._serialized_end=554
+  _globals['_CONTAINERSTATE']._serialized_start=443
+  _globals['_CONTAINERSTATE']._serialized_end=653
+  _globals['_STARTCONTAINERREQUEST']._serialized_start=656
+  _globals['_STARTCONTAINERREQUEST']._serialized_end=1090
+  _globals['_STARTCONTAINERRESPONSE']._serialized_start=1092
+  _globals['_STARTCONTAINERRESPONSE']._serialized_end=1166
+  _globals['_STOPCONTAINERREQUEST']._serialized_start=1168
+  _globals['_STOPCONTAINERREQUEST']._serialized_end=1295
+  _globals['_STOPCONTAINERRESPONSE']._serialized_start=1297
+  _globals['_STOPCONTAINERRESPONSE']._serialized_end=1370
+  _globals['_KILLCONTAINERREQUEST']._serialized_start=1372
+  _globals['_KILLCONTAINERREQUEST']._serialized_end=1432
+  _globals['_KILLCONTAINERRESPONSE']._serialized_start=1434
+  _globals['_KILLCONTAINERRESPONSE']._serialized_end=1457
+  _globals['_GETCONTAINERSTATEREQUEST']._serialized_start=1459
+  _globals['_GETCONTAINERSTATEREQUEST']._serialized_end=1507
+  _globals['_GETCONTAINERSTATERESPONSE']._serialized_start=1509
+  _globals['_GETCONTAINERSTATERESPONSE']._serialized_end=1586
+  _globals['_SETPAUSEDREQUEST']._serialized_start=1588
+  _globals['_SETPAUSEDREQUEST']._serialized_end=1644
+  _globals['_SETPAUSEDRESPONSE']._serialized_start=1646
+  _globals['_SETPAUSEDRESPONSE']._serialized_end=1715
+  _globals['_DELETECONTAINERREQUEST']._serialized_start=1717
+  _globals['_DELETECONTAINERREQUEST']._serialized_end=1763
+  _globals['_DELETECONTAINERRESPONSE']._serialized_start=1765
+  _globals['_DELETECONTAINERRESPONSE']._serialized_end=1790
+  _globals['_READLOGSREQUEST']._serialized_start=1793
+  _globals['_READLOGSREQUEST']._serialized_end=1936
+  _globals['_READLOGSRESPONSE']._serialized_start=1938
+  _globals['_READLOGSRESPONSE']._serialized_end=2006
+  _globals['_ATTACHREQUEST']._serialized_start=2009
+  _globals['_ATTACHREQUEST']._serialized_end=2159
+  _globals['_ATTACHRESPONSE']._serialized_start=2161
+  _globals['_ATTACHRESPONSE']._serialized_end=2235
+  _globals['_RESIZETTYREQUEST']._serialized_start=2237
+  _globals['_RESIZETTYREQUEST']._serialized_end=2308
+  _globals['_RESIZETTYRESPONSE']._serialized_start=2310
+  _globals['_RESIZETTYRESPONSE']._serialized_end=2329
+  _globals['_CREATEEXECREQUEST']._serialized_start=2332
+  _globals['_CREATEEXECREQUEST']._serialized_end=2499
+  _globals['_CREATEEXECRESPONSE']._serialized_start=2501
+  _globals['_CREATEEXECRESPONSE']._serialized_end=2538
+  _globals['_STARTEXECREQUEST']._serialized_start=2540
+  _globals['_STARTEXECREQUEST']._serialized_end=2657
+  _globals['_STARTEXECRESPONSE']._serialized_start=2659
+  _globals['_STARTEXECRESPONSE']._serialized_end=2736
+  _globals['_INSPECTEXECREQUEST']._serialized_start=2738
+  _globals['_INSPECTEXECREQUEST']._serialized_end=2775
+  _globals['_INSPECTEXECRESPONSE']._serialized_start=2778
+  _globals['_INSPECTEXECRESPONSE']._serialized_end=3018
+  _globals['_RESIZEEXECREQUEST']._serialized_start=3020
+  _globals['_RESIZEEXECREQUEST']._serialized_end=3087
+  _globals['_RESIZEEXECRESPONSE']._serialized_start=3089
+  _globals['_RESIZEEXECRESPONSE']._serialized_end=3109
+  _globals['_LISTPROCESSESREQUEST']._serialized_start=3111
+  _globals['_LISTPROCESSESREQUEST']._serialized_end=3172
+  _globals['_LISTPROCESSESRESPONSE']._serialized_start=3174
+  _globals['_LISTPROCESSESRESPONSE']._serialized_end=3263
+  _globals['_PROCESSROW']._serialized_start=3265
+  _globals['_PROCESSROW']._serialized_end=3294
+  _globals['_RUNTIME']._serialized_start=3297
+  _globals['_RUNTIME']._serialized_end=4744
 # @@protoc_insertion_point(module_scope)

@@ -116,3 +116,996 @@ class GetRuntimeInfoResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetRuntimeInfoResponse: _TypeAlias = GetRuntimeInfoResponse  # noqa: Y015
+
+@_typing.final
+class ContainerState(_message.Message):
+    """ContainerState is the process side of a container (Docker's State)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    PID_FIELD_NUMBER: _builtins.int
+    EXIT_CODE_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    OOM_KILLED_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    FINISHED_AT_FIELD_NUMBER: _builtins.int
+    RESTART_COUNT_FIELD_NUMBER: _builtins.int
+    STOPPED_BY_USER_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the full 64-hex id."""
+    status: _builtins.str
+    """status is Docker's: created, running, paused, restarting, exited, dead."""
+    pid: _builtins.int
+    """pid is the main process's pid on the host; 0 when not running."""
+    exit_code: _builtins.int
+    """exit_code is the last exit code (128+signal after a signal)."""
+    error: _builtins.str
+    """error is the last start error, empty when none."""
+    oom_killed: _builtins.bool
+    """oom_killed is true when the last exit was an OOM kill."""
+    started_at: _builtins.str
+    """started_at and finished_at are RFC 3339 with nanoseconds, UTC."""
+    finished_at: _builtins.str
+    """finished_at is when the process last exited."""
+    restart_count: _builtins.int
+    """restart_count counts restarts by the restart policy since the last start."""
+    stopped_by_user: _builtins.bool
+    """stopped_by_user is true after a stop or kill asked for by a client."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        status: _builtins.str = ...,
+        pid: _builtins.int = ...,
+        exit_code: _builtins.int = ...,
+        error: _builtins.str = ...,
+        oom_killed: _builtins.bool = ...,
+        started_at: _builtins.str = ...,
+        finished_at: _builtins.str = ...,
+        restart_count: _builtins.int = ...,
+        stopped_by_user: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "error", b"error", "exit_code", b"exit_code", "finished_at", b"finished_at", "oom_killed", b"oom_killed", "pid", b"pid", "restart_count", b"restart_count", "started_at", b"started_at", "status", b"status", "stopped_by_user", b"stopped_by_user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ContainerState: _TypeAlias = ContainerState  # noqa: Y015
+
+@_typing.final
+class StartContainerRequest(_message.Message):
+    """StartContainerRequest carries everything needed to build the OCI bundle.
+    Docker-shaped settings travel as the Engine API's JSON so that the spec
+    builder sees exactly what the client sent.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    CONFIG_JSON_FIELD_NUMBER: _builtins.int
+    HOST_CONFIG_JSON_FIELD_NUMBER: _builtins.int
+    IMAGE_CONFIG_JSON_FIELD_NUMBER: _builtins.int
+    ROOTFS_FIELD_NUMBER: _builtins.int
+    MOUNTS_JSON_FIELD_NUMBER: _builtins.int
+    NETNS_PATH_FIELD_NUMBER: _builtins.int
+    NETWORK_MODE_FIELD_NUMBER: _builtins.int
+    HOSTS_PATH_FIELD_NUMBER: _builtins.int
+    HOSTNAME_PATH_FIELD_NUMBER: _builtins.int
+    RESOLV_CONF_PATH_FIELD_NUMBER: _builtins.int
+    CGROUPS_PATH_FIELD_NUMBER: _builtins.int
+    PID_NAMESPACE_PATH_FIELD_NUMBER: _builtins.int
+    IPC_NAMESPACE_PATH_FIELD_NUMBER: _builtins.int
+    UTS_NAMESPACE_PATH_FIELD_NUMBER: _builtins.int
+    LOG_PATH_FIELD_NUMBER: _builtins.int
+    RESET_RESTART_COUNT_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the full 64-hex id."""
+    name: _builtins.str
+    """name is the container's name without the leading "/"."""
+    config_json: _builtins.str
+    """config_json is the container's Docker Config (ContainerConfig) as JSON."""
+    host_config_json: _builtins.str
+    """host_config_json is the container's Docker HostConfig as JSON."""
+    image_config_json: _builtins.str
+    """image_config_json is the image's config ("config" of the image JSON)."""
+    rootfs: _builtins.str
+    """rootfs is the mounted root filesystem (from imaged)."""
+    mounts_json: _builtins.str
+    """mounts_json is a JSON list of resolved mounts: objects with destination,
+    source, type (bind|volume|tmpfs), read_only, propagation, tmpfs_options.
+    """
+    netns_path: _builtins.str
+    """netns_path is the network namespace file from netd; empty with
+    network_mode "host".
+    """
+    network_mode: _builtins.str
+    """network_mode is HostConfig.NetworkMode as resolved by the gateway."""
+    hosts_path: _builtins.str
+    """hosts_path, hostname_path and resolv_conf_path are the files netd made."""
+    hostname_path: _builtins.str
+    """hostname_path is bind-mounted at /etc/hostname."""
+    resolv_conf_path: _builtins.str
+    """resolv_conf_path is bind-mounted at /etc/resolv.conf."""
+    cgroups_path: _builtins.str
+    """cgroups_path is the OCI linux.cgroupsPath from cgroupd."""
+    pid_namespace_path: _builtins.str
+    """pid_namespace_path, ipc_namespace_path and uts_namespace_path join
+    another container's namespaces (container:<id> modes); empty otherwise.
+    """
+    ipc_namespace_path: _builtins.str
+    """ipc_namespace_path: see pid_namespace_path."""
+    uts_namespace_path: _builtins.str
+    """uts_namespace_path: see pid_namespace_path."""
+    log_path: _builtins.str
+    """log_path is where the container's log is kept (Docker's LogPath)."""
+    reset_restart_count: _builtins.bool
+    """reset_restart_count is true for a start asked for by a client, which
+    resets RestartCount as Docker does.
+    """
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        config_json: _builtins.str = ...,
+        host_config_json: _builtins.str = ...,
+        image_config_json: _builtins.str = ...,
+        rootfs: _builtins.str = ...,
+        mounts_json: _builtins.str = ...,
+        netns_path: _builtins.str = ...,
+        network_mode: _builtins.str = ...,
+        hosts_path: _builtins.str = ...,
+        hostname_path: _builtins.str = ...,
+        resolv_conf_path: _builtins.str = ...,
+        cgroups_path: _builtins.str = ...,
+        pid_namespace_path: _builtins.str = ...,
+        ipc_namespace_path: _builtins.str = ...,
+        uts_namespace_path: _builtins.str = ...,
+        log_path: _builtins.str = ...,
+        reset_restart_count: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cgroups_path", b"cgroups_path", "config_json", b"config_json", "container_id", b"container_id", "host_config_json", b"host_config_json", "hostname_path", b"hostname_path", "hosts_path", b"hosts_path", "image_config_json", b"image_config_json", "ipc_namespace_path", b"ipc_namespace_path", "log_path", b"log_path", "mounts_json", b"mounts_json", "name", b"name", "netns_path", b"netns_path", "network_mode", b"network_mode", "pid_namespace_path", b"pid_namespace_path", "reset_restart_count", b"reset_restart_count", "resolv_conf_path", b"resolv_conf_path", "rootfs", b"rootfs", "uts_namespace_path", b"uts_namespace_path"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartContainerRequest: _TypeAlias = StartContainerRequest  # noqa: Y015
+
+@_typing.final
+class StartContainerResponse(_message.Message):
+    """StartContainerResponse is the state once the process runs."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def state(self) -> Global___ContainerState:
+        """state is the new state (status "running")."""
+
+    def __init__(
+        self,
+        *,
+        state: Global___ContainerState | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartContainerResponse: _TypeAlias = StartContainerResponse  # noqa: Y015
+
+@_typing.final
+class StopContainerRequest(_message.Message):
+    """StopContainerRequest names the container and how to stop it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    SIGNAL_FIELD_NUMBER: _builtins.int
+    TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
+    HAS_TIMEOUT_FIELD_NUMBER: _builtins.int
+    FOR_RESTART_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the full id."""
+    signal: _builtins.str
+    """signal is the stop signal (name or number); empty uses the container's
+    StopSignal, else SIGTERM.
+    """
+    timeout_seconds: _builtins.int
+    """timeout_seconds is how long to wait before SIGKILL; negative waits
+    forever; unset (has_timeout false) uses the container's StopTimeout or 10.
+    """
+    has_timeout: _builtins.bool
+    """has_timeout says whether timeout_seconds was given."""
+    for_restart: _builtins.bool
+    """for_restart is true when the stop is part of a restart: the restart
+    policy is not told the user stopped it.
+    """
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        signal: _builtins.str = ...,
+        timeout_seconds: _builtins.int = ...,
+        has_timeout: _builtins.bool = ...,
+        for_restart: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "for_restart", b"for_restart", "has_timeout", b"has_timeout", "signal", b"signal", "timeout_seconds", b"timeout_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StopContainerRequest: _TypeAlias = StopContainerRequest  # noqa: Y015
+
+@_typing.final
+class StopContainerResponse(_message.Message):
+    """StopContainerResponse is the state after the exit."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def state(self) -> Global___ContainerState:
+        """state is the exited state."""
+
+    def __init__(
+        self,
+        *,
+        state: Global___ContainerState | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StopContainerResponse: _TypeAlias = StopContainerResponse  # noqa: Y015
+
+@_typing.final
+class KillContainerRequest(_message.Message):
+    """KillContainerRequest names the container and the signal."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    SIGNAL_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the full id."""
+    signal: _builtins.str
+    """signal is a name (KILL, SIGKILL) or number; empty means SIGKILL."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        signal: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "signal", b"signal"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KillContainerRequest: _TypeAlias = KillContainerRequest  # noqa: Y015
+
+@_typing.final
+class KillContainerResponse(_message.Message):
+    """KillContainerResponse is empty."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KillContainerResponse: _TypeAlias = KillContainerResponse  # noqa: Y015
+
+@_typing.final
+class GetContainerStateRequest(_message.Message):
+    """GetContainerStateRequest names the container."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the full id."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetContainerStateRequest: _TypeAlias = GetContainerStateRequest  # noqa: Y015
+
+@_typing.final
+class GetContainerStateResponse(_message.Message):
+    """GetContainerStateResponse holds the state."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def state(self) -> Global___ContainerState:
+        """state is the current state."""
+
+    def __init__(
+        self,
+        *,
+        state: Global___ContainerState | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetContainerStateResponse: _TypeAlias = GetContainerStateResponse  # noqa: Y015
+
+@_typing.final
+class SetPausedRequest(_message.Message):
+    """SetPausedRequest records a freeze or thaw."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    PAUSED_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the full id."""
+    paused: _builtins.bool
+    """paused is true after a freeze, false after a thaw."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        paused: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "paused", b"paused"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetPausedRequest: _TypeAlias = SetPausedRequest  # noqa: Y015
+
+@_typing.final
+class SetPausedResponse(_message.Message):
+    """SetPausedResponse is the new state."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def state(self) -> Global___ContainerState:
+        """state is the state after the change."""
+
+    def __init__(
+        self,
+        *,
+        state: Global___ContainerState | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetPausedResponse: _TypeAlias = SetPausedResponse  # noqa: Y015
+
+@_typing.final
+class DeleteContainerRequest(_message.Message):
+    """DeleteContainerRequest names the container to forget."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the full id."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteContainerRequest: _TypeAlias = DeleteContainerRequest  # noqa: Y015
+
+@_typing.final
+class DeleteContainerResponse(_message.Message):
+    """DeleteContainerResponse is empty."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteContainerResponse: _TypeAlias = DeleteContainerResponse  # noqa: Y015
+
+@_typing.final
+class ReadLogsRequest(_message.Message):
+    """ReadLogsRequest selects log entries, as GET /containers/{id}/logs does."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    FOLLOW_FIELD_NUMBER: _builtins.int
+    STDOUT_FIELD_NUMBER: _builtins.int
+    STDERR_FIELD_NUMBER: _builtins.int
+    SINCE_NANOS_FIELD_NUMBER: _builtins.int
+    UNTIL_NANOS_FIELD_NUMBER: _builtins.int
+    TAIL_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the full id."""
+    follow: _builtins.bool
+    """follow keeps the stream open for new entries until the container stops."""
+    stdout: _builtins.bool
+    """stdout and stderr select the streams."""
+    stderr: _builtins.bool
+    """stderr: see stdout."""
+    since_nanos: _builtins.int
+    """since_nanos and until_nanos bound entry times (unix nanoseconds; 0 = no bound)."""
+    until_nanos: _builtins.int
+    """until_nanos: see since_nanos."""
+    tail: _builtins.int
+    """tail is the number of last entries to return; negative means all."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        follow: _builtins.bool = ...,
+        stdout: _builtins.bool = ...,
+        stderr: _builtins.bool = ...,
+        since_nanos: _builtins.int = ...,
+        until_nanos: _builtins.int = ...,
+        tail: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "follow", b"follow", "since_nanos", b"since_nanos", "stderr", b"stderr", "stdout", b"stdout", "tail", b"tail", "until_nanos", b"until_nanos"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReadLogsRequest: _TypeAlias = ReadLogsRequest  # noqa: Y015
+
+@_typing.final
+class ReadLogsResponse(_message.Message):
+    """ReadLogsResponse is one log entry."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STREAM_FIELD_NUMBER: _builtins.int
+    TIME_NANOS_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    stream: _builtins.int
+    """stream is 1 for stdout and 2 for stderr."""
+    time_nanos: _builtins.int
+    """time_nanos is when the entry was written (unix nanoseconds)."""
+    data: _builtins.bytes
+    """data is the entry's bytes, with its newline when it had one."""
+    def __init__(
+        self,
+        *,
+        stream: _builtins.int = ...,
+        time_nanos: _builtins.int = ...,
+        data: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "stream", b"stream", "time_nanos", b"time_nanos"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReadLogsResponse: _TypeAlias = ReadLogsResponse  # noqa: Y015
+
+@_typing.final
+class AttachRequest(_message.Message):
+    """AttachRequest is one message from an attached client."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    STDIN_FIELD_NUMBER: _builtins.int
+    STDOUT_FIELD_NUMBER: _builtins.int
+    STDERR_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    CLOSE_STDIN_FIELD_NUMBER: _builtins.int
+    HEIGHT_FIELD_NUMBER: _builtins.int
+    WIDTH_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id names the container (first message only)."""
+    stdin: _builtins.bool
+    """stdin, stdout, stderr select the streams (first message only)."""
+    stdout: _builtins.bool
+    """stdout: see stdin."""
+    stderr: _builtins.bool
+    """stderr: see stdin."""
+    data: _builtins.bytes
+    """data is bytes for the container's stdin."""
+    close_stdin: _builtins.bool
+    """close_stdin is true when the client closed its stdin."""
+    height: _builtins.int
+    """height and width resize the terminal when both are non-zero."""
+    width: _builtins.int
+    """width: see height."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        stdin: _builtins.bool = ...,
+        stdout: _builtins.bool = ...,
+        stderr: _builtins.bool = ...,
+        data: _builtins.bytes = ...,
+        close_stdin: _builtins.bool = ...,
+        height: _builtins.int = ...,
+        width: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_stdin", b"close_stdin", "container_id", b"container_id", "data", b"data", "height", b"height", "stderr", b"stderr", "stdin", b"stdin", "stdout", b"stdout", "width", b"width"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttachRequest: _TypeAlias = AttachRequest  # noqa: Y015
+
+@_typing.final
+class AttachResponse(_message.Message):
+    """AttachResponse is one message to an attached client."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    READY_FIELD_NUMBER: _builtins.int
+    STREAM_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    TTY_FIELD_NUMBER: _builtins.int
+    ready: _builtins.bool
+    """ready is true in the first message: the attachment is registered."""
+    stream: _builtins.int
+    """stream is 1 for stdout, 2 for stderr."""
+    data: _builtins.bytes
+    """data is output bytes."""
+    tty: _builtins.bool
+    """tty is true (first message) when the container has a terminal, so the
+    client does not multiplex streams.
+    """
+    def __init__(
+        self,
+        *,
+        ready: _builtins.bool = ...,
+        stream: _builtins.int = ...,
+        data: _builtins.bytes = ...,
+        tty: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "ready", b"ready", "stream", b"stream", "tty", b"tty"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttachResponse: _TypeAlias = AttachResponse  # noqa: Y015
+
+@_typing.final
+class ResizeTTYRequest(_message.Message):
+    """ResizeTTYRequest gives a terminal size."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    HEIGHT_FIELD_NUMBER: _builtins.int
+    WIDTH_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the full id."""
+    height: _builtins.int
+    """height in rows."""
+    width: _builtins.int
+    """width in columns."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        height: _builtins.int = ...,
+        width: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "height", b"height", "width", b"width"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResizeTTYRequest: _TypeAlias = ResizeTTYRequest  # noqa: Y015
+
+@_typing.final
+class ResizeTTYResponse(_message.Message):
+    """ResizeTTYResponse is empty."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResizeTTYResponse: _TypeAlias = ResizeTTYResponse  # noqa: Y015
+
+@_typing.final
+class CreateExecRequest(_message.Message):
+    """CreateExecRequest describes an exec session (Docker's ExecConfig)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    EXEC_CONFIG_JSON_FIELD_NUMBER: _builtins.int
+    CONTAINER_CONFIG_JSON_FIELD_NUMBER: _builtins.int
+    HOST_CONFIG_JSON_FIELD_NUMBER: _builtins.int
+    IMAGE_CONFIG_JSON_FIELD_NUMBER: _builtins.int
+    ROOTFS_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the full id of a running container."""
+    exec_config_json: _builtins.str
+    """exec_config_json is the Docker ExecConfig (Cmd, Env, WorkingDir, User,
+    Tty, Privileged, AttachStdin/Stdout/Stderr, DetachKeys) as JSON.
+    """
+    container_config_json: _builtins.str
+    """container_config_json, host_config_json and image_config_json are the
+    container's, for the process's defaults (env, user, capabilities).
+    """
+    host_config_json: _builtins.str
+    """host_config_json: see container_config_json."""
+    image_config_json: _builtins.str
+    """image_config_json: see container_config_json."""
+    rootfs: _builtins.str
+    """rootfs is the container's root filesystem, to resolve users."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        exec_config_json: _builtins.str = ...,
+        container_config_json: _builtins.str = ...,
+        host_config_json: _builtins.str = ...,
+        image_config_json: _builtins.str = ...,
+        rootfs: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_config_json", b"container_config_json", "container_id", b"container_id", "exec_config_json", b"exec_config_json", "host_config_json", b"host_config_json", "image_config_json", b"image_config_json", "rootfs", b"rootfs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateExecRequest: _TypeAlias = CreateExecRequest  # noqa: Y015
+
+@_typing.final
+class CreateExecResponse(_message.Message):
+    """CreateExecResponse names the new session."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXEC_ID_FIELD_NUMBER: _builtins.int
+    exec_id: _builtins.str
+    """exec_id is the session's 64-hex id."""
+    def __init__(
+        self,
+        *,
+        exec_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exec_id", b"exec_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateExecResponse: _TypeAlias = CreateExecResponse  # noqa: Y015
+
+@_typing.final
+class StartExecRequest(_message.Message):
+    """StartExecRequest is one message of an exec client."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXEC_ID_FIELD_NUMBER: _builtins.int
+    DETACH_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    CLOSE_STDIN_FIELD_NUMBER: _builtins.int
+    HEIGHT_FIELD_NUMBER: _builtins.int
+    WIDTH_FIELD_NUMBER: _builtins.int
+    exec_id: _builtins.str
+    """exec_id names the session (first message only)."""
+    detach: _builtins.bool
+    """detach runs the session without stdio (first message only)."""
+    data: _builtins.bytes
+    """data is bytes for the process's stdin."""
+    close_stdin: _builtins.bool
+    """close_stdin is true when the client closed its stdin."""
+    height: _builtins.int
+    """height and width resize the terminal when both are non-zero."""
+    width: _builtins.int
+    """width: see height."""
+    def __init__(
+        self,
+        *,
+        exec_id: _builtins.str = ...,
+        detach: _builtins.bool = ...,
+        data: _builtins.bytes = ...,
+        close_stdin: _builtins.bool = ...,
+        height: _builtins.int = ...,
+        width: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["close_stdin", b"close_stdin", "data", b"data", "detach", b"detach", "exec_id", b"exec_id", "height", b"height", "width", b"width"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartExecRequest: _TypeAlias = StartExecRequest  # noqa: Y015
+
+@_typing.final
+class StartExecResponse(_message.Message):
+    """StartExecResponse is one message to an exec client."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    READY_FIELD_NUMBER: _builtins.int
+    STREAM_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    TTY_FIELD_NUMBER: _builtins.int
+    ready: _builtins.bool
+    """ready is true in the first message, once the process runs."""
+    stream: _builtins.int
+    """stream is 1 for stdout, 2 for stderr."""
+    data: _builtins.bytes
+    """data is output bytes."""
+    tty: _builtins.bool
+    """tty is true (first message) when the session has a terminal."""
+    def __init__(
+        self,
+        *,
+        ready: _builtins.bool = ...,
+        stream: _builtins.int = ...,
+        data: _builtins.bytes = ...,
+        tty: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "ready", b"ready", "stream", b"stream", "tty", b"tty"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartExecResponse: _TypeAlias = StartExecResponse  # noqa: Y015
+
+@_typing.final
+class InspectExecRequest(_message.Message):
+    """InspectExecRequest names the session."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXEC_ID_FIELD_NUMBER: _builtins.int
+    exec_id: _builtins.str
+    """exec_id is the session's id."""
+    def __init__(
+        self,
+        *,
+        exec_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exec_id", b"exec_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InspectExecRequest: _TypeAlias = InspectExecRequest  # noqa: Y015
+
+@_typing.final
+class InspectExecResponse(_message.Message):
+    """InspectExecResponse describes the session (Docker's ExecInspectResponse)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXEC_ID_FIELD_NUMBER: _builtins.int
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    RUNNING_FIELD_NUMBER: _builtins.int
+    EXIT_CODE_FIELD_NUMBER: _builtins.int
+    HAS_EXIT_CODE_FIELD_NUMBER: _builtins.int
+    PID_FIELD_NUMBER: _builtins.int
+    EXEC_CONFIG_JSON_FIELD_NUMBER: _builtins.int
+    OPEN_STDIN_FIELD_NUMBER: _builtins.int
+    OPEN_STDOUT_FIELD_NUMBER: _builtins.int
+    OPEN_STDERR_FIELD_NUMBER: _builtins.int
+    CAN_REMOVE_FIELD_NUMBER: _builtins.int
+    exec_id: _builtins.str
+    """exec_id is the session's id."""
+    container_id: _builtins.str
+    """container_id is the container's full id."""
+    running: _builtins.bool
+    """running is true while the process runs."""
+    exit_code: _builtins.int
+    """exit_code is the exit code once finished; meaningful when has_exit_code."""
+    has_exit_code: _builtins.bool
+    """has_exit_code is false until the process exits."""
+    pid: _builtins.int
+    """pid is the process's host pid while it runs."""
+    exec_config_json: _builtins.str
+    """exec_config_json is the ExecConfig the session was created with."""
+    open_stdin: _builtins.bool
+    """open_stdin, open_stdout, open_stderr say which streams are attached."""
+    open_stdout: _builtins.bool
+    """open_stdout: see open_stdin."""
+    open_stderr: _builtins.bool
+    """open_stderr: see open_stdin."""
+    can_remove: _builtins.bool
+    """can_remove is true once the session has ended."""
+    def __init__(
+        self,
+        *,
+        exec_id: _builtins.str = ...,
+        container_id: _builtins.str = ...,
+        running: _builtins.bool = ...,
+        exit_code: _builtins.int = ...,
+        has_exit_code: _builtins.bool = ...,
+        pid: _builtins.int = ...,
+        exec_config_json: _builtins.str = ...,
+        open_stdin: _builtins.bool = ...,
+        open_stdout: _builtins.bool = ...,
+        open_stderr: _builtins.bool = ...,
+        can_remove: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["can_remove", b"can_remove", "container_id", b"container_id", "exec_config_json", b"exec_config_json", "exec_id", b"exec_id", "exit_code", b"exit_code", "has_exit_code", b"has_exit_code", "open_stderr", b"open_stderr", "open_stdin", b"open_stdin", "open_stdout", b"open_stdout", "pid", b"pid", "running", b"running"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InspectExecResponse: _TypeAlias = InspectExecResponse  # noqa: Y015
+
+@_typing.final
+class ResizeExecRequest(_message.Message):
+    """ResizeExecRequest gives a terminal size."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXEC_ID_FIELD_NUMBER: _builtins.int
+    HEIGHT_FIELD_NUMBER: _builtins.int
+    WIDTH_FIELD_NUMBER: _builtins.int
+    exec_id: _builtins.str
+    """exec_id names the session."""
+    height: _builtins.int
+    """height in rows."""
+    width: _builtins.int
+    """width in columns."""
+    def __init__(
+        self,
+        *,
+        exec_id: _builtins.str = ...,
+        height: _builtins.int = ...,
+        width: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exec_id", b"exec_id", "height", b"height", "width", b"width"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResizeExecRequest: _TypeAlias = ResizeExecRequest  # noqa: Y015
+
+@_typing.final
+class ResizeExecResponse(_message.Message):
+    """ResizeExecResponse is empty."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResizeExecResponse: _TypeAlias = ResizeExecResponse  # noqa: Y015
+
+@_typing.final
+class ListProcessesRequest(_message.Message):
+    """ListProcessesRequest names the container and the ps arguments."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    PS_ARGS_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the full id."""
+    ps_args: _builtins.str
+    """ps_args are the arguments given to ps (default "-ef")."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        ps_args: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "ps_args", b"ps_args"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListProcessesRequest: _TypeAlias = ListProcessesRequest  # noqa: Y015
+
+@_typing.final
+class ListProcessesResponse(_message.Message):
+    """ListProcessesResponse is Docker's ContainerTopResponse."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TITLES_FIELD_NUMBER: _builtins.int
+    PROCESSES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def titles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """titles are the ps column titles."""
+
+    @_builtins.property
+    def processes(self) -> _containers.RepeatedCompositeFieldContainer[Global___ProcessRow]:
+        """processes are the rows, one string per column."""
+
+    def __init__(
+        self,
+        *,
+        titles: _abc.Iterable[_builtins.str] | None = ...,
+        processes: _abc.Iterable[Global___ProcessRow] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["processes", b"processes", "titles", b"titles"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListProcessesResponse: _TypeAlias = ListProcessesResponse  # noqa: Y015
+
+@_typing.final
+class ProcessRow(_message.Message):
+    """ProcessRow is one row of ps output."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COLUMNS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def columns(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """columns are the row's values."""
+
+    def __init__(
+        self,
+        *,
+        columns: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["columns", b"columns"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProcessRow: _TypeAlias = ProcessRow  # noqa: Y015

@@ -41,6 +41,76 @@ class RuntimeStub:
                 request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.GetRuntimeInfoRequest.SerializeToString,
                 response_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.GetRuntimeInfoResponse.FromString,
                 _registered_method=True)
+        self.StartContainer = channel.unary_unary(
+                '/dockyard.execd.v1.Runtime/StartContainer',
+                request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.StartContainerRequest.SerializeToString,
+                response_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.StartContainerResponse.FromString,
+                _registered_method=True)
+        self.StopContainer = channel.unary_unary(
+                '/dockyard.execd.v1.Runtime/StopContainer',
+                request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.StopContainerRequest.SerializeToString,
+                response_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.StopContainerResponse.FromString,
+                _registered_method=True)
+        self.KillContainer = channel.unary_unary(
+                '/dockyard.execd.v1.Runtime/KillContainer',
+                request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.KillContainerRequest.SerializeToString,
+                response_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.KillContainerResponse.FromString,
+                _registered_method=True)
+        self.GetContainerState = channel.unary_unary(
+                '/dockyard.execd.v1.Runtime/GetContainerState',
+                request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.GetContainerStateRequest.SerializeToString,
+                response_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.GetContainerStateResponse.FromString,
+                _registered_method=True)
+        self.SetPaused = channel.unary_unary(
+                '/dockyard.execd.v1.Runtime/SetPaused',
+                request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.SetPausedRequest.SerializeToString,
+                response_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.SetPausedResponse.FromString,
+                _registered_method=True)
+        self.DeleteContainer = channel.unary_unary(
+                '/dockyard.execd.v1.Runtime/DeleteContainer',
+                request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.DeleteContainerRequest.SerializeToString,
+                response_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.DeleteContainerResponse.FromString,
+                _registered_method=True)
+        self.ReadLogs = channel.unary_stream(
+                '/dockyard.execd.v1.Runtime/ReadLogs',
+                request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ReadLogsRequest.SerializeToString,
+                response_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ReadLogsResponse.FromString,
+                _registered_method=True)
+        self.Attach = channel.stream_stream(
+                '/dockyard.execd.v1.Runtime/Attach',
+                request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.AttachRequest.SerializeToString,
+                response_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.AttachResponse.FromString,
+                _registered_method=True)
+        self.ResizeTTY = channel.unary_unary(
+                '/dockyard.execd.v1.Runtime/ResizeTTY',
+                request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ResizeTTYRequest.SerializeToString,
+                response_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ResizeTTYResponse.FromString,
+                _registered_method=True)
+        self.CreateExec = channel.unary_unary(
+                '/dockyard.execd.v1.Runtime/CreateExec',
+                request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.CreateExecRequest.SerializeToString,
+                response_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.CreateExecResponse.FromString,
+                _registered_method=True)
+        self.StartExec = channel.stream_stream(
+                '/dockyard.execd.v1.Runtime/StartExec',
+                request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.StartExecRequest.SerializeToString,
+                response_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.StartExecResponse.FromString,
+                _registered_method=True)
+        self.InspectExec = channel.unary_unary(
+                '/dockyard.execd.v1.Runtime/InspectExec',
+                request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.InspectExecRequest.SerializeToString,
+                response_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.InspectExecResponse.FromString,
+                _registered_method=True)
+        self.ResizeExec = channel.unary_unary(
+                '/dockyard.execd.v1.Runtime/ResizeExec',
+                request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ResizeExecRequest.SerializeToString,
+                response_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ResizeExecResponse.FromString,
+                _registered_method=True)
+        self.ListProcesses = channel.unary_unary(
+                '/dockyard.execd.v1.Runtime/ListProcesses',
+                request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ListProcessesRequest.SerializeToString,
+                response_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ListProcessesResponse.FromString,
+                _registered_method=True)
 
 
 class RuntimeServicer:
@@ -57,6 +127,124 @@ class RuntimeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartContainer(self, request, context):
+        """StartContainer writes the container's OCI bundle, starts its monitor
+        (conmon) and runtime (runc create), lets every Attach waiting for this
+        container connect, then starts the process (runc start). It returns once
+        the process runs, with its state. A container already running is a
+        NotModified; a process that cannot be started is an InvalidArgument whose
+        message is the runtime's (e.g. executable file not found), and leaves the
+        container exited with exit code 127, 126 or 128 as Docker does.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StopContainer(self, request, context):
+        """StopContainer sends the stop signal, waits up to the timeout for the
+        process to exit, then kills it. It returns once the container has exited.
+        A container that is not running is a NotModified.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def KillContainer(self, request, context):
+        """KillContainer sends a signal to the container's main process. Conflict
+        when it is not running.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetContainerState(self, request, context):
+        """GetContainerState returns the process state (NotFound when execd never
+        saw the container: the caller treats it as "created").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPaused(self, request, context):
+        """SetPaused records that the container's cgroup was frozen or thawed by
+        cgroupd, so its status reads "paused" or "running".
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteContainer(self, request, context):
+        """DeleteContainer forgets a container that is not running: its runtime
+        state, bundle, exec sessions and logs. Conflict when it runs; deleting
+        an unknown container succeeds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReadLogs(self, request, context):
+        """ReadLogs streams the container's logs as Docker's json-file driver keeps
+        them, optionally following new output until the container stops.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Attach(self, request_iterator, context):
+        """Attach connects to the container's stdio. The first request names the
+        container; the first response (ready) comes once the attachment is
+        registered, so a StartContainer that follows loses no output. Later
+        requests carry stdin data, stdin close and resizes; responses carry
+        output until the process exits or the client ends the stream.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResizeTTY(self, request, context):
+        """ResizeTTY sets the size of the container's terminal.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateExec(self, request, context):
+        """CreateExec registers an exec session in a running container.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartExec(self, request_iterator, context):
+        """StartExec runs a created exec session. The first request names it; the
+        stream then works as Attach does. A detached start ends the stream at
+        once after the ready response.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def InspectExec(self, request, context):
+        """InspectExec reports an exec session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResizeExec(self, request, context):
+        """ResizeExec sets the terminal size of an exec session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListProcesses(self, request, context):
+        """ListProcesses lists the processes of a running container (docker top).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RuntimeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -64,6 +252,76 @@ def add_RuntimeServicer_to_server(servicer, server):
                     servicer.GetRuntimeInfo,
                     request_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.GetRuntimeInfoRequest.FromString,
                     response_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.GetRuntimeInfoResponse.SerializeToString,
+            ),
+            'StartContainer': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartContainer,
+                    request_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.StartContainerRequest.FromString,
+                    response_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.StartContainerResponse.SerializeToString,
+            ),
+            'StopContainer': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopContainer,
+                    request_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.StopContainerRequest.FromString,
+                    response_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.StopContainerResponse.SerializeToString,
+            ),
+            'KillContainer': grpc.unary_unary_rpc_method_handler(
+                    servicer.KillContainer,
+                    request_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.KillContainerRequest.FromString,
+                    response_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.KillContainerResponse.SerializeToString,
+            ),
+            'GetContainerState': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetContainerState,
+                    request_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.GetContainerStateRequest.FromString,
+                    response_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.GetContainerStateResponse.SerializeToString,
+            ),
+            'SetPaused': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPaused,
+                    request_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.SetPausedRequest.FromString,
+                    response_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.SetPausedResponse.SerializeToString,
+            ),
+            'DeleteContainer': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteContainer,
+                    request_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.DeleteContainerRequest.FromString,
+                    response_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.DeleteContainerResponse.SerializeToString,
+            ),
+            'ReadLogs': grpc.unary_stream_rpc_method_handler(
+                    servicer.ReadLogs,
+                    request_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ReadLogsRequest.FromString,
+                    response_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ReadLogsResponse.SerializeToString,
+            ),
+            'Attach': grpc.stream_stream_rpc_method_handler(
+                    servicer.Attach,
+                    request_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.AttachRequest.FromString,
+                    response_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.AttachResponse.SerializeToString,
+            ),
+            'ResizeTTY': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResizeTTY,
+                    request_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ResizeTTYRequest.FromString,
+                    response_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ResizeTTYResponse.SerializeToString,
+            ),
+            'CreateExec': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateExec,
+                    request_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.CreateExecRequest.FromString,
+                    response_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.CreateExecResponse.SerializeToString,
+            ),
+            'StartExec': grpc.stream_stream_rpc_method_handler(
+                    servicer.StartExec,
+                    request_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.StartExecRequest.FromString,
+                    response_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.StartExecResponse.SerializeToString,
+            ),
+            'InspectExec': grpc.unary_unary_rpc_method_handler(
+                    servicer.InspectExec,
+                    request_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.InspectExecRequest.FromString,
+                    response_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.InspectExecResponse.SerializeToString,
+            ),
+            'ResizeExec': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResizeExec,
+                    request_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ResizeExecRequest.FromString,
+                    response_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ResizeExecResponse.SerializeToString,
+            ),
+            'ListProcesses': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProcesses,
+                    request_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ListProcessesRequest.FromString,
+                    response_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ListProcessesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -95,6 +353,384 @@ class Runtime:
             '/dockyard.execd.v1.Runtime/GetRuntimeInfo',
             dockyard_dot_execd_dot_v1_dot_execd__pb2.GetRuntimeInfoRequest.SerializeToString,
             dockyard_dot_execd_dot_v1_dot_execd__pb2.GetRuntimeInfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartContainer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.execd.v1.Runtime/StartContainer',
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.StartContainerRequest.SerializeToString,
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.StartContainerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopContainer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.execd.v1.Runtime/StopContainer',
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.StopContainerRequest.SerializeToString,
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.StopContainerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def KillContainer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.execd.v1.Runtime/KillContainer',
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.KillContainerRequest.SerializeToString,
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.KillContainerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetContainerState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.execd.v1.Runtime/GetContainerState',
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.GetContainerStateRequest.SerializeToString,
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.GetContainerStateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPaused(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.execd.v1.Runtime/SetPaused',
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.SetPausedRequest.SerializeToString,
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.SetPausedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteContainer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.execd.v1.Runtime/DeleteContainer',
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.DeleteContainerRequest.SerializeToString,
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.DeleteContainerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadLogs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dockyard.execd.v1.Runtime/ReadLogs',
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.ReadLogsRequest.SerializeToString,
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.ReadLogsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Attach(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/dockyard.execd.v1.Runtime/Attach',
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.AttachRequest.SerializeToString,
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.AttachResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResizeTTY(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.execd.v1.Runtime/ResizeTTY',
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.ResizeTTYRequest.SerializeToString,
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.ResizeTTYResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateExec(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.execd.v1.Runtime/CreateExec',
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.CreateExecRequest.SerializeToString,
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.CreateExecResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartExec(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/dockyard.execd.v1.Runtime/StartExec',
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.StartExecRequest.SerializeToString,
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.StartExecResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InspectExec(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.execd.v1.Runtime/InspectExec',
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.InspectExecRequest.SerializeToString,
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.InspectExecResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResizeExec(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.execd.v1.Runtime/ResizeExec',
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.ResizeExecRequest.SerializeToString,
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.ResizeExecResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListProcesses(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.execd.v1.Runtime/ListProcesses',
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.ListProcessesRequest.SerializeToString,
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.ListProcessesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -43,6 +43,63 @@ class RuntimeStub:
     versions they report of themselves, for `docker version` and `docker info`.
     It never fails once serving.
     """
+    StartContainer: _grpc.UnaryUnaryMultiCallable[_execd_pb2.StartContainerRequest, _execd_pb2.StartContainerResponse]
+    """StartContainer writes the container's OCI bundle, starts its monitor
+    (conmon) and runtime (runc create), lets every Attach waiting for this
+    container connect, then starts the process (runc start). It returns once
+    the process runs, with its state. A container already running is a
+    NotModified; a process that cannot be started is an InvalidArgument whose
+    message is the runtime's (e.g. executable file not found), and leaves the
+    container exited with exit code 127, 126 or 128 as Docker does.
+    """
+    StopContainer: _grpc.UnaryUnaryMultiCallable[_execd_pb2.StopContainerRequest, _execd_pb2.StopContainerResponse]
+    """StopContainer sends the stop signal, waits up to the timeout for the
+    process to exit, then kills it. It returns once the container has exited.
+    A container that is not running is a NotModified.
+    """
+    KillContainer: _grpc.UnaryUnaryMultiCallable[_execd_pb2.KillContainerRequest, _execd_pb2.KillContainerResponse]
+    """KillContainer sends a signal to the container's main process. Conflict
+    when it is not running.
+    """
+    GetContainerState: _grpc.UnaryUnaryMultiCallable[_execd_pb2.GetContainerStateRequest, _execd_pb2.GetContainerStateResponse]
+    """GetContainerState returns the process state (NotFound when execd never
+    saw the container: the caller treats it as "created").
+    """
+    SetPaused: _grpc.UnaryUnaryMultiCallable[_execd_pb2.SetPausedRequest, _execd_pb2.SetPausedResponse]
+    """SetPaused records that the container's cgroup was frozen or thawed by
+    cgroupd, so its status reads "paused" or "running".
+    """
+    DeleteContainer: _grpc.UnaryUnaryMultiCallable[_execd_pb2.DeleteContainerRequest, _execd_pb2.DeleteContainerResponse]
+    """DeleteContainer forgets a container that is not running: its runtime
+    state, bundle, exec sessions and logs. Conflict when it runs; deleting
+    an unknown container succeeds.
+    """
+    ReadLogs: _grpc.UnaryStreamMultiCallable[_execd_pb2.ReadLogsRequest, _execd_pb2.ReadLogsResponse]
+    """ReadLogs streams the container's logs as Docker's json-file driver keeps
+    them, optionally following new output until the container stops.
+    """
+    Attach: _grpc.StreamStreamMultiCallable[_execd_pb2.AttachRequest, _execd_pb2.AttachResponse]
+    """Attach connects to the container's stdio. The first request names the
+    container; the first response (ready) comes once the attachment is
+    registered, so a StartContainer that follows loses no output. Later
+    requests carry stdin data, stdin close and resizes; responses carry
+    output until the process exits or the client ends the stream.
+    """
+    ResizeTTY: _grpc.UnaryUnaryMultiCallable[_execd_pb2.ResizeTTYRequest, _execd_pb2.ResizeTTYResponse]
+    """ResizeTTY sets the size of the container's terminal."""
+    CreateExec: _grpc.UnaryUnaryMultiCallable[_execd_pb2.CreateExecRequest, _execd_pb2.CreateExecResponse]
+    """CreateExec registers an exec session in a running container."""
+    StartExec: _grpc.StreamStreamMultiCallable[_execd_pb2.StartExecRequest, _execd_pb2.StartExecResponse]
+    """StartExec runs a created exec session. The first request names it; the
+    stream then works as Attach does. A detached start ends the stream at
+    once after the ready response.
+    """
+    InspectExec: _grpc.UnaryUnaryMultiCallable[_execd_pb2.InspectExecRequest, _execd_pb2.InspectExecResponse]
+    """InspectExec reports an exec session."""
+    ResizeExec: _grpc.UnaryUnaryMultiCallable[_execd_pb2.ResizeExecRequest, _execd_pb2.ResizeExecResponse]
+    """ResizeExec sets the terminal size of an exec session."""
+    ListProcesses: _grpc.UnaryUnaryMultiCallable[_execd_pb2.ListProcessesRequest, _execd_pb2.ListProcessesResponse]
+    """ListProcesses lists the processes of a running container (docker top)."""
 
 @_typing.type_check_only
 class RuntimeAsyncStub(RuntimeStub):
@@ -56,6 +113,63 @@ class RuntimeAsyncStub(RuntimeStub):
     versions they report of themselves, for `docker version` and `docker info`.
     It never fails once serving.
     """
+    StartContainer: _aio.UnaryUnaryMultiCallable[_execd_pb2.StartContainerRequest, _execd_pb2.StartContainerResponse]  # type: ignore[assignment]
+    """StartContainer writes the container's OCI bundle, starts its monitor
+    (conmon) and runtime (runc create), lets every Attach waiting for this
+    container connect, then starts the process (runc start). It returns once
+    the process runs, with its state. A container already running is a
+    NotModified; a process that cannot be started is an InvalidArgument whose
+    message is the runtime's (e.g. executable file not found), and leaves the
+    container exited with exit code 127, 126 or 128 as Docker does.
+    """
+    StopContainer: _aio.UnaryUnaryMultiCallable[_execd_pb2.StopContainerRequest, _execd_pb2.StopContainerResponse]  # type: ignore[assignment]
+    """StopContainer sends the stop signal, waits up to the timeout for the
+    process to exit, then kills it. It returns once the container has exited.
+    A container that is not running is a NotModified.
+    """
+    KillContainer: _aio.UnaryUnaryMultiCallable[_execd_pb2.KillContainerRequest, _execd_pb2.KillContainerResponse]  # type: ignore[assignment]
+    """KillContainer sends a signal to the container's main process. Conflict
+    when it is not running.
+    """
+    GetContainerState: _aio.UnaryUnaryMultiCallable[_execd_pb2.GetContainerStateRequest, _execd_pb2.GetContainerStateResponse]  # type: ignore[assignment]
+    """GetContainerState returns the process state (NotFound when execd never
+    saw the container: the caller treats it as "created").
+    """
+    SetPaused: _aio.UnaryUnaryMultiCallable[_execd_pb2.SetPausedRequest, _execd_pb2.SetPausedResponse]  # type: ignore[assignment]
+    """SetPaused records that the container's cgroup was frozen or thawed by
+    cgroupd, so its status reads "paused" or "running".
+    """
+    DeleteContainer: _aio.UnaryUnaryMultiCallable[_execd_pb2.DeleteContainerRequest, _execd_pb2.DeleteContainerResponse]  # type: ignore[assignment]
+    """DeleteContainer forgets a container that is not running: its runtime
+    state, bundle, exec sessions and logs. Conflict when it runs; deleting
+    an unknown container succeeds.
+    """
+    ReadLogs: _aio.UnaryStreamMultiCallable[_execd_pb2.ReadLogsRequest, _execd_pb2.ReadLogsResponse]  # type: ignore[assignment]
+    """ReadLogs streams the container's logs as Docker's json-file driver keeps
+    them, optionally following new output until the container stops.
+    """
+    Attach: _aio.StreamStreamMultiCallable[_execd_pb2.AttachRequest, _execd_pb2.AttachResponse]  # type: ignore[assignment]
+    """Attach connects to the container's stdio. The first request names the
+    container; the first response (ready) comes once the attachment is
+    registered, so a StartContainer that follows loses no output. Later
+    requests carry stdin data, stdin close and resizes; responses carry
+    output until the process exits or the client ends the stream.
+    """
+    ResizeTTY: _aio.UnaryUnaryMultiCallable[_execd_pb2.ResizeTTYRequest, _execd_pb2.ResizeTTYResponse]  # type: ignore[assignment]
+    """ResizeTTY sets the size of the container's terminal."""
+    CreateExec: _aio.UnaryUnaryMultiCallable[_execd_pb2.CreateExecRequest, _execd_pb2.CreateExecResponse]  # type: ignore[assignment]
+    """CreateExec registers an exec session in a running container."""
+    StartExec: _aio.StreamStreamMultiCallable[_execd_pb2.StartExecRequest, _execd_pb2.StartExecResponse]  # type: ignore[assignment]
+    """StartExec runs a created exec session. The first request names it; the
+    stream then works as Attach does. A detached start ends the stream at
+    once after the ready response.
+    """
+    InspectExec: _aio.UnaryUnaryMultiCallable[_execd_pb2.InspectExecRequest, _execd_pb2.InspectExecResponse]  # type: ignore[assignment]
+    """InspectExec reports an exec session."""
+    ResizeExec: _aio.UnaryUnaryMultiCallable[_execd_pb2.ResizeExecRequest, _execd_pb2.ResizeExecResponse]  # type: ignore[assignment]
+    """ResizeExec sets the terminal size of an exec session."""
+    ListProcesses: _aio.UnaryUnaryMultiCallable[_execd_pb2.ListProcessesRequest, _execd_pb2.ListProcessesResponse]  # type: ignore[assignment]
+    """ListProcesses lists the processes of a running container (docker top)."""
 
 class RuntimeServicer(metaclass=_abc_1.ABCMeta):
     """Runtime serves container processes. It is the only writer of the keys under
@@ -72,5 +186,146 @@ class RuntimeServicer(metaclass=_abc_1.ABCMeta):
         versions they report of themselves, for `docker version` and `docker info`.
         It never fails once serving.
         """
+
+    @_abc_1.abstractmethod
+    def StartContainer(
+        self,
+        request: _execd_pb2.StartContainerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execd_pb2.StartContainerResponse, _abc.Awaitable[_execd_pb2.StartContainerResponse]]:
+        """StartContainer writes the container's OCI bundle, starts its monitor
+        (conmon) and runtime (runc create), lets every Attach waiting for this
+        container connect, then starts the process (runc start). It returns once
+        the process runs, with its state. A container already running is a
+        NotModified; a process that cannot be started is an InvalidArgument whose
+        message is the runtime's (e.g. executable file not found), and leaves the
+        container exited with exit code 127, 126 or 128 as Docker does.
+        """
+
+    @_abc_1.abstractmethod
+    def StopContainer(
+        self,
+        request: _execd_pb2.StopContainerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execd_pb2.StopContainerResponse, _abc.Awaitable[_execd_pb2.StopContainerResponse]]:
+        """StopContainer sends the stop signal, waits up to the timeout for the
+        process to exit, then kills it. It returns once the container has exited.
+        A container that is not running is a NotModified.
+        """
+
+    @_abc_1.abstractmethod
+    def KillContainer(
+        self,
+        request: _execd_pb2.KillContainerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execd_pb2.KillContainerResponse, _abc.Awaitable[_execd_pb2.KillContainerResponse]]:
+        """KillContainer sends a signal to the container's main process. Conflict
+        when it is not running.
+        """
+
+    @_abc_1.abstractmethod
+    def GetContainerState(
+        self,
+        request: _execd_pb2.GetContainerStateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execd_pb2.GetContainerStateResponse, _abc.Awaitable[_execd_pb2.GetContainerStateResponse]]:
+        """GetContainerState returns the process state (NotFound when execd never
+        saw the container: the caller treats it as "created").
+        """
+
+    @_abc_1.abstractmethod
+    def SetPaused(
+        self,
+        request: _execd_pb2.SetPausedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execd_pb2.SetPausedResponse, _abc.Awaitable[_execd_pb2.SetPausedResponse]]:
+        """SetPaused records that the container's cgroup was frozen or thawed by
+        cgroupd, so its status reads "paused" or "running".
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteContainer(
+        self,
+        request: _execd_pb2.DeleteContainerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execd_pb2.DeleteContainerResponse, _abc.Awaitable[_execd_pb2.DeleteContainerResponse]]:
+        """DeleteContainer forgets a container that is not running: its runtime
+        state, bundle, exec sessions and logs. Conflict when it runs; deleting
+        an unknown container succeeds.
+        """
+
+    @_abc_1.abstractmethod
+    def ReadLogs(
+        self,
+        request: _execd_pb2.ReadLogsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_execd_pb2.ReadLogsResponse], _abc.AsyncIterator[_execd_pb2.ReadLogsResponse]]:
+        """ReadLogs streams the container's logs as Docker's json-file driver keeps
+        them, optionally following new output until the container stops.
+        """
+
+    @_abc_1.abstractmethod
+    def Attach(
+        self,
+        request_iterator: _MaybeAsyncIterator[_execd_pb2.AttachRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_execd_pb2.AttachResponse], _abc.AsyncIterator[_execd_pb2.AttachResponse]]:
+        """Attach connects to the container's stdio. The first request names the
+        container; the first response (ready) comes once the attachment is
+        registered, so a StartContainer that follows loses no output. Later
+        requests carry stdin data, stdin close and resizes; responses carry
+        output until the process exits or the client ends the stream.
+        """
+
+    @_abc_1.abstractmethod
+    def ResizeTTY(
+        self,
+        request: _execd_pb2.ResizeTTYRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execd_pb2.ResizeTTYResponse, _abc.Awaitable[_execd_pb2.ResizeTTYResponse]]:
+        """ResizeTTY sets the size of the container's terminal."""
+
+    @_abc_1.abstractmethod
+    def CreateExec(
+        self,
+        request: _execd_pb2.CreateExecRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execd_pb2.CreateExecResponse, _abc.Awaitable[_execd_pb2.CreateExecResponse]]:
+        """CreateExec registers an exec session in a running container."""
+
+    @_abc_1.abstractmethod
+    def StartExec(
+        self,
+        request_iterator: _MaybeAsyncIterator[_execd_pb2.StartExecRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_execd_pb2.StartExecResponse], _abc.AsyncIterator[_execd_pb2.StartExecResponse]]:
+        """StartExec runs a created exec session. The first request names it; the
+        stream then works as Attach does. A detached start ends the stream at
+        once after the ready response.
+        """
+
+    @_abc_1.abstractmethod
+    def InspectExec(
+        self,
+        request: _execd_pb2.InspectExecRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execd_pb2.InspectExecResponse, _abc.Awaitable[_execd_pb2.InspectExecResponse]]:
+        """InspectExec reports an exec session."""
+
+    @_abc_1.abstractmethod
+    def ResizeExec(
+        self,
+        request: _execd_pb2.ResizeExecRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execd_pb2.ResizeExecResponse, _abc.Awaitable[_execd_pb2.ResizeExecResponse]]:
+        """ResizeExec sets the terminal size of an exec session."""
+
+    @_abc_1.abstractmethod
+    def ListProcesses(
+        self,
+        request: _execd_pb2.ListProcessesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execd_pb2.ListProcessesResponse, _abc.Awaitable[_execd_pb2.ListProcessesResponse]]:
+        """ListProcesses lists the processes of a running container (docker top)."""
 
 def add_RuntimeServicer_to_server(servicer: RuntimeServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -855,3 +855,1111 @@ class ListSnapshotChangesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListSnapshotChangesResponse: _TypeAlias = ListSnapshotChangesResponse  # noqa: Y015
+
+@_typing.final
+class SaveImagesRequest(_message.Message):
+    """SaveImagesRequest is `GET /images/get?names=…` or `GET /images/{name}/get`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAMES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """names are references, IDs or ID prefixes; a name without a tag saves
+        every tag of that repository, as dockerd does. At least one is needed.
+        """
+
+    def __init__(
+        self,
+        *,
+        names: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["names", b"names"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SaveImagesRequest: _TypeAlias = SaveImagesRequest  # noqa: Y015
+
+@_typing.final
+class SaveImagesResponse(_message.Message):
+    """SaveImagesResponse is the next piece of the tar archive."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHUNK_FIELD_NUMBER: _builtins.int
+    chunk: _builtins.bytes
+    """chunk holds the next bytes of the archive (at most 1 MiB); concatenated in
+    order, the chunks are the whole archive.
+    """
+    def __init__(
+        self,
+        *,
+        chunk: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SaveImagesResponse: _TypeAlias = SaveImagesResponse  # noqa: Y015
+
+@_typing.final
+class LoadImagesRequest(_message.Message):
+    """LoadImagesRequest is one message of the load stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHUNK_FIELD_NUMBER: _builtins.int
+    chunk: _builtins.bytes
+    """chunk is the next bytes of the archive (any size up to 4 MiB)."""
+    def __init__(
+        self,
+        *,
+        chunk: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoadImagesRequest: _TypeAlias = LoadImagesRequest  # noqa: Y015
+
+@_typing.final
+class LoadImagesResponse(_message.Message):
+    """LoadImagesResponse is one line of the output of `docker load`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINE_FIELD_NUMBER: _builtins.int
+    line: _builtins.str
+    """line is one message as dockerd words it, with its trailing newline:
+    "Loaded image: busybox:latest\\n" or "Loaded image ID: sha256:…\\n".
+    """
+    def __init__(
+        self,
+        *,
+        line: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["line", b"line"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoadImagesResponse: _TypeAlias = LoadImagesResponse  # noqa: Y015
+
+@_typing.final
+class Volume(_message.Message):
+    """Volume is one volume as `docker volume inspect` shows it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class OptionsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DRIVER_FIELD_NUMBER: _builtins.int
+    MOUNTPOINT_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    LABELS_SET_FIELD_NUMBER: _builtins.int
+    OPTIONS_FIELD_NUMBER: _builtins.int
+    OPTIONS_SET_FIELD_NUMBER: _builtins.int
+    USERS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """name is the volume's name (64 hex digits for anonymous volumes)."""
+    driver: _builtins.str
+    """driver is always "local"."""
+    mountpoint: _builtins.str
+    """mountpoint is the host path of the data: <data-root>/volumes/<name>/_data."""
+    created_at: _builtins.str
+    """created_at is the creation time, RFC 3339 with seconds ("…T…Z")."""
+    labels_set: _builtins.bool
+    """labels_set tells an empty label map from none given (JSON {} vs null)."""
+    options_set: _builtins.bool
+    """options_set tells an empty option map from none given (JSON {} vs null)."""
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """labels are the user's labels."""
+
+    @_builtins.property
+    def options(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """options are the driver options the volume was created with."""
+
+    @_builtins.property
+    def users(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """users are the IDs of the containers referencing the volume, sorted."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        driver: _builtins.str = ...,
+        mountpoint: _builtins.str = ...,
+        created_at: _builtins.str = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        labels_set: _builtins.bool = ...,
+        options: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        options_set: _builtins.bool = ...,
+        users: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "driver", b"driver", "labels", b"labels", "labels_set", b"labels_set", "mountpoint", b"mountpoint", "name", b"name", "options", b"options", "options_set", b"options_set", "users", b"users"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Volume: _TypeAlias = Volume  # noqa: Y015
+
+@_typing.final
+class VolumeFilter(_message.Message):
+    """VolumeFilter is one Docker filter name with its values."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    VALUES_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """name is the filter's name: dangling, driver, label, label!, name, all."""
+    @_builtins.property
+    def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """values are the filter's values, e.g. ["a=b"] for label."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        values: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "values", b"values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VolumeFilter: _TypeAlias = VolumeFilter  # noqa: Y015
+
+@_typing.final
+class CreateVolumeRequest(_message.Message):
+    """CreateVolumeRequest is the body of `POST /volumes/create`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class DriverOptsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DRIVER_FIELD_NUMBER: _builtins.int
+    DRIVER_OPTS_FIELD_NUMBER: _builtins.int
+    DRIVER_OPTS_SET_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    LABELS_SET_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """name of the volume; empty creates an anonymous volume."""
+    driver: _builtins.str
+    """driver is "local" or empty (local); others fail NOT_FOUND as in dockerd."""
+    driver_opts_set: _builtins.bool
+    """driver_opts_set tells an empty option map from none given."""
+    labels_set: _builtins.bool
+    """labels_set tells an empty label map from none given."""
+    @_builtins.property
+    def driver_opts(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """driver_opts are the local driver's options: type, o, device."""
+
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """labels are the user's labels."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        driver: _builtins.str = ...,
+        driver_opts: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        driver_opts_set: _builtins.bool = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        labels_set: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["driver", b"driver", "driver_opts", b"driver_opts", "driver_opts_set", b"driver_opts_set", "labels", b"labels", "labels_set", b"labels_set", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateVolumeRequest: _TypeAlias = CreateVolumeRequest  # noqa: Y015
+
+@_typing.final
+class CreateVolumeResponse(_message.Message):
+    """CreateVolumeResponse is the created (or existing) volume."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOLUME_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def volume(self) -> Global___Volume:
+        """volume is the volume as it is stored."""
+
+    def __init__(
+        self,
+        *,
+        volume: Global___Volume | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["volume", b"volume"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["volume", b"volume"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateVolumeResponse: _TypeAlias = CreateVolumeResponse  # noqa: Y015
+
+@_typing.final
+class InspectVolumeRequest(_message.Message):
+    """InspectVolumeRequest names the volume."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """name is the volume's full name."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InspectVolumeRequest: _TypeAlias = InspectVolumeRequest  # noqa: Y015
+
+@_typing.final
+class InspectVolumeResponse(_message.Message):
+    """InspectVolumeResponse is the volume."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOLUME_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def volume(self) -> Global___Volume:
+        """volume is the volume as it is stored."""
+
+    def __init__(
+        self,
+        *,
+        volume: Global___Volume | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["volume", b"volume"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["volume", b"volume"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InspectVolumeResponse: _TypeAlias = InspectVolumeResponse  # noqa: Y015
+
+@_typing.final
+class ListVolumesRequest(_message.Message):
+    """ListVolumesRequest holds the filters of `GET /volumes`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILTERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def filters(self) -> _containers.RepeatedCompositeFieldContainer[Global___VolumeFilter]:
+        """filters restrict the list; unknown names fail INVALID_ARGUMENT."""
+
+    def __init__(
+        self,
+        *,
+        filters: _abc.Iterable[Global___VolumeFilter] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filters", b"filters"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListVolumesRequest: _TypeAlias = ListVolumesRequest  # noqa: Y015
+
+@_typing.final
+class ListVolumesResponse(_message.Message):
+    """ListVolumesResponse is the volume list."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOLUMES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def volumes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Volume]:
+        """volumes are sorted by name."""
+
+    def __init__(
+        self,
+        *,
+        volumes: _abc.Iterable[Global___Volume] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["volumes", b"volumes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListVolumesResponse: _TypeAlias = ListVolumesResponse  # noqa: Y015
+
+@_typing.final
+class RemoveVolumeRequest(_message.Message):
+    """RemoveVolumeRequest is `DELETE /volumes/{name}?force=`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """name is the volume's full name."""
+    force: _builtins.bool
+    """force makes a missing volume a success; a volume in use is still refused."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        force: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["force", b"force", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveVolumeRequest: _TypeAlias = RemoveVolumeRequest  # noqa: Y015
+
+@_typing.final
+class RemoveVolumeResponse(_message.Message):
+    """RemoveVolumeResponse is empty: the volume is gone when the call succeeds."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveVolumeResponse: _TypeAlias = RemoveVolumeResponse  # noqa: Y015
+
+@_typing.final
+class PruneVolumesRequest(_message.Message):
+    """PruneVolumesRequest is `POST /volumes/prune?filters=`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILTERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def filters(self) -> _containers.RepeatedCompositeFieldContainer[Global___VolumeFilter]:
+        """filters: all (true also prunes named volumes), label, label!."""
+
+    def __init__(
+        self,
+        *,
+        filters: _abc.Iterable[Global___VolumeFilter] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filters", b"filters"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PruneVolumesRequest: _TypeAlias = PruneVolumesRequest  # noqa: Y015
+
+@_typing.final
+class PruneVolumesResponse(_message.Message):
+    """PruneVolumesResponse reports what prune removed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELETED_FIELD_NUMBER: _builtins.int
+    SPACE_RECLAIMED_FIELD_NUMBER: _builtins.int
+    space_reclaimed: _builtins.int
+    """space_reclaimed is the size in bytes of the data removed."""
+    @_builtins.property
+    def deleted(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """deleted are the names of the removed volumes, sorted."""
+
+    def __init__(
+        self,
+        *,
+        deleted: _abc.Iterable[_builtins.str] | None = ...,
+        space_reclaimed: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted", b"deleted", "space_reclaimed", b"space_reclaimed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PruneVolumesResponse: _TypeAlias = PruneVolumesResponse  # noqa: Y015
+
+@_typing.final
+class ReferenceVolumeRequest(_message.Message):
+    """ReferenceVolumeRequest names a volume and the container that uses it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """name is the volume's full name."""
+    container_id: _builtins.str
+    """container_id is the container's 64-hex ID."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        container_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReferenceVolumeRequest: _TypeAlias = ReferenceVolumeRequest  # noqa: Y015
+
+@_typing.final
+class ReferenceVolumeResponse(_message.Message):
+    """ReferenceVolumeResponse is empty: the reference exists when the call succeeds."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReferenceVolumeResponse: _TypeAlias = ReferenceVolumeResponse  # noqa: Y015
+
+@_typing.final
+class ReleaseVolumeRequest(_message.Message):
+    """ReleaseVolumeRequest names a volume and the container that no longer uses it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """name is the volume's full name."""
+    container_id: _builtins.str
+    """container_id is the container's 64-hex ID."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        container_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseVolumeRequest: _TypeAlias = ReleaseVolumeRequest  # noqa: Y015
+
+@_typing.final
+class ReleaseVolumeResponse(_message.Message):
+    """ReleaseVolumeResponse is empty."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseVolumeResponse: _TypeAlias = ReleaseVolumeResponse  # noqa: Y015
+
+@_typing.final
+class MountVolumeRequest(_message.Message):
+    """MountVolumeRequest asks for a volume's data for a container."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """name is the volume's full name."""
+    container_id: _builtins.str
+    """container_id is the container's 64-hex ID."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        container_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MountVolumeRequest: _TypeAlias = MountVolumeRequest  # noqa: Y015
+
+@_typing.final
+class MountVolumeResponse(_message.Message):
+    """MountVolumeResponse says where the data is."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PATH_FIELD_NUMBER: _builtins.int
+    path: _builtins.str
+    """path is the absolute host directory to bind into the container."""
+    def __init__(
+        self,
+        *,
+        path: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["path", b"path"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MountVolumeResponse: _TypeAlias = MountVolumeResponse  # noqa: Y015
+
+@_typing.final
+class UnmountVolumeRequest(_message.Message):
+    """UnmountVolumeRequest ends one mount of a volume by a container."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """name is the volume's full name."""
+    container_id: _builtins.str
+    """container_id is the container's 64-hex ID."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        container_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnmountVolumeRequest: _TypeAlias = UnmountVolumeRequest  # noqa: Y015
+
+@_typing.final
+class UnmountVolumeResponse(_message.Message):
+    """UnmountVolumeResponse is empty."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnmountVolumeResponse: _TypeAlias = UnmountVolumeResponse  # noqa: Y015
+
+@_typing.final
+class PopulateVolumeRequest(_message.Message):
+    """PopulateVolumeRequest asks for Docker's copy-up of image content."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    PATH_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """name is the volume's full name."""
+    container_id: _builtins.str
+    """container_id is the 64-hex ID of the container whose prepared snapshot
+    holds the content.
+    """
+    path: _builtins.str
+    """path is the absolute path inside the container where the volume is mounted."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        container_id: _builtins.str = ...,
+        path: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "name", b"name", "path", b"path"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PopulateVolumeRequest: _TypeAlias = PopulateVolumeRequest  # noqa: Y015
+
+@_typing.final
+class PopulateVolumeResponse(_message.Message):
+    """PopulateVolumeResponse says what the copy-up did."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COPIED_FIELD_NUMBER: _builtins.int
+    copied: _builtins.bool
+    """copied is true when content was copied (false: the volume had data or
+    was populated before, or the path has nothing to copy).
+    """
+    def __init__(
+        self,
+        *,
+        copied: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["copied", b"copied"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PopulateVolumeResponse: _TypeAlias = PopulateVolumeResponse  # noqa: Y015
+
+@_typing.final
+class RegistryAuth(_message.Message):
+    """RegistryAuth holds the credentials of X-Registry-Auth or of a login."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USERNAME_FIELD_NUMBER: _builtins.int
+    PASSWORD_FIELD_NUMBER: _builtins.int
+    SERVER_ADDRESS_FIELD_NUMBER: _builtins.int
+    IDENTITY_TOKEN_FIELD_NUMBER: _builtins.int
+    REGISTRY_TOKEN_FIELD_NUMBER: _builtins.int
+    username: _builtins.str
+    """username is the account name; empty for anonymous access."""
+    password: _builtins.str
+    """password is the account's password or access token."""
+    server_address: _builtins.str
+    """server_address is the registry the credentials are for (login only)."""
+    identity_token: _builtins.str
+    """identity_token is a refresh token from an earlier login, used instead of a password."""
+    registry_token: _builtins.str
+    """registry_token is a bearer token to send to the registry as is."""
+    def __init__(
+        self,
+        *,
+        username: _builtins.str = ...,
+        password: _builtins.str = ...,
+        server_address: _builtins.str = ...,
+        identity_token: _builtins.str = ...,
+        registry_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["identity_token", b"identity_token", "password", b"password", "registry_token", b"registry_token", "server_address", b"server_address", "username", b"username"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegistryAuth: _TypeAlias = RegistryAuth  # noqa: Y015
+
+@_typing.final
+class ProgressMessage(_message.Message):
+    """ProgressMessage is one line of Docker's JSON message stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    HAS_DETAIL_FIELD_NUMBER: _builtins.int
+    CURRENT_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    AUX_JSON_FIELD_NUMBER: _builtins.int
+    status: _builtins.str
+    """status is the message text ("Pulling fs layer", "Digest: sha256:…")."""
+    id: _builtins.str
+    """id is what the line is about: a tag, a short layer ID, or empty."""
+    has_detail: _builtins.bool
+    """has_detail says the line carries progressDetail (layer steps and byte counts)."""
+    current: _builtins.int
+    """current is the number of bytes done, 0 when the line counts none."""
+    total: _builtins.int
+    """total is the number of bytes to do, 0 when unknown."""
+    aux_json: _builtins.str
+    """aux_json is a JSON document for the line's "aux" field (push results), or empty."""
+    def __init__(
+        self,
+        *,
+        status: _builtins.str = ...,
+        id: _builtins.str = ...,
+        has_detail: _builtins.bool = ...,
+        current: _builtins.int = ...,
+        total: _builtins.int = ...,
+        aux_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aux_json", b"aux_json", "current", b"current", "has_detail", b"has_detail", "id", b"id", "status", b"status", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProgressMessage: _TypeAlias = ProgressMessage  # noqa: Y015
+
+@_typing.final
+class PullImageRequest(_message.Message):
+    """PullImageRequest is `POST /images/create?fromImage=&tag=&platform=`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMAGE_FIELD_NUMBER: _builtins.int
+    TAG_FIELD_NUMBER: _builtins.int
+    PLATFORM_FIELD_NUMBER: _builtins.int
+    AUTH_FIELD_NUMBER: _builtins.int
+    image: _builtins.str
+    """image is the repository, possibly with a tag or digest ("busybox", "127.0.0.1:5000/a:1")."""
+    tag: _builtins.str
+    """tag is a tag or a digest overriding the one in image; when both are
+    empty every tag of the repository is pulled, as dockerd does.
+    """
+    platform: _builtins.str
+    """platform is os[/arch[/variant]] to pick from an index; the host's when empty."""
+    @_builtins.property
+    def auth(self) -> Global___RegistryAuth:
+        """auth are the credentials for the registry."""
+
+    def __init__(
+        self,
+        *,
+        image: _builtins.str = ...,
+        tag: _builtins.str = ...,
+        platform: _builtins.str = ...,
+        auth: Global___RegistryAuth | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["auth", b"auth"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth", b"auth", "image", b"image", "platform", b"platform", "tag", b"tag"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PullImageRequest: _TypeAlias = PullImageRequest  # noqa: Y015
+
+@_typing.final
+class PullImageResponse(_message.Message):
+    """PullImageResponse is the next progress message of a pull."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def message(self) -> Global___ProgressMessage:
+        """message is one line of the pull's output."""
+
+    def __init__(
+        self,
+        *,
+        message: Global___ProgressMessage | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PullImageResponse: _TypeAlias = PullImageResponse  # noqa: Y015
+
+@_typing.final
+class PushImageRequest(_message.Message):
+    """PushImageRequest is `POST /images/{name}/push?tag=`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    TAG_FIELD_NUMBER: _builtins.int
+    AUTH_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """name is the repository to push, possibly with a tag."""
+    tag: _builtins.str
+    """tag is the tag to push; when empty (and name has none) every tag is pushed."""
+    @_builtins.property
+    def auth(self) -> Global___RegistryAuth:
+        """auth are the credentials for the registry."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        tag: _builtins.str = ...,
+        auth: Global___RegistryAuth | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["auth", b"auth"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth", b"auth", "name", b"name", "tag", b"tag"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PushImageRequest: _TypeAlias = PushImageRequest  # noqa: Y015
+
+@_typing.final
+class PushImageResponse(_message.Message):
+    """PushImageResponse is the next progress message of a push."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def message(self) -> Global___ProgressMessage:
+        """message is one line of the push's output."""
+
+    def __init__(
+        self,
+        *,
+        message: Global___ProgressMessage | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PushImageResponse: _TypeAlias = PushImageResponse  # noqa: Y015
+
+@_typing.final
+class CheckAuthRequest(_message.Message):
+    """CheckAuthRequest is the body of `POST /auth`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AUTH_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def auth(self) -> Global___RegistryAuth:
+        """auth are the credentials and the registry (server_address) to check them against."""
+
+    def __init__(
+        self,
+        *,
+        auth: Global___RegistryAuth | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["auth", b"auth"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth", b"auth"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckAuthRequest: _TypeAlias = CheckAuthRequest  # noqa: Y015
+
+@_typing.final
+class CheckAuthResponse(_message.Message):
+    """CheckAuthResponse is the answer of a successful login."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    IDENTITY_TOKEN_FIELD_NUMBER: _builtins.int
+    status: _builtins.str
+    """status is "Login Succeeded"."""
+    identity_token: _builtins.str
+    """identity_token is a refresh token the registry issued, or empty."""
+    def __init__(
+        self,
+        *,
+        status: _builtins.str = ...,
+        identity_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["identity_token", b"identity_token", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckAuthResponse: _TypeAlias = CheckAuthResponse  # noqa: Y015
+
+@_typing.final
+class GetDistributionRequest(_message.Message):
+    """GetDistributionRequest names the remote image to describe."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    AUTH_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """name is a reference; "latest" is added when it has no tag or digest."""
+    @_builtins.property
+    def auth(self) -> Global___RegistryAuth:
+        """auth are the credentials for the registry."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        auth: Global___RegistryAuth | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["auth", b"auth"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth", b"auth", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDistributionRequest: _TypeAlias = GetDistributionRequest  # noqa: Y015
+
+@_typing.final
+class Platform(_message.Message):
+    """Platform is an OCI platform."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ARCHITECTURE_FIELD_NUMBER: _builtins.int
+    OS_FIELD_NUMBER: _builtins.int
+    OS_VERSION_FIELD_NUMBER: _builtins.int
+    OS_FEATURES_FIELD_NUMBER: _builtins.int
+    VARIANT_FIELD_NUMBER: _builtins.int
+    architecture: _builtins.str
+    """architecture is the CPU architecture ("amd64", "arm64")."""
+    os: _builtins.str
+    """os is the operating system ("linux")."""
+    os_version: _builtins.str
+    """os_version is the OS version, mostly for Windows images."""
+    variant: _builtins.str
+    """variant is the CPU variant ("v8"), or empty."""
+    @_builtins.property
+    def os_features(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """os_features are required OS features."""
+
+    def __init__(
+        self,
+        *,
+        architecture: _builtins.str = ...,
+        os: _builtins.str = ...,
+        os_version: _builtins.str = ...,
+        os_features: _abc.Iterable[_builtins.str] | None = ...,
+        variant: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["architecture", b"architecture", "os", b"os", "os_features", b"os_features", "os_version", b"os_version", "variant", b"variant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Platform: _TypeAlias = Platform  # noqa: Y015
+
+@_typing.final
+class GetDistributionResponse(_message.Message):
+    """GetDistributionResponse is the descriptor of the manifest and its platforms."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEDIA_TYPE_FIELD_NUMBER: _builtins.int
+    DIGEST_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    PLATFORMS_FIELD_NUMBER: _builtins.int
+    media_type: _builtins.str
+    """media_type is the manifest's media type (a manifest or an index)."""
+    digest: _builtins.str
+    """digest is "sha256:<hex>" of the manifest's bytes."""
+    size: _builtins.int
+    """size is the manifest's length in bytes."""
+    @_builtins.property
+    def platforms(self) -> _containers.RepeatedCompositeFieldContainer[Global___Platform]:
+        """platforms are the index entries' platforms, or the config's platform."""
+
+    def __init__(
+        self,
+        *,
+        media_type: _builtins.str = ...,
+        digest: _builtins.str = ...,
+        size: _builtins.int = ...,
+        platforms: _abc.Iterable[Global___Platform] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["digest", b"digest", "media_type", b"media_type", "platforms", b"platforms", "size", b"size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDistributionResponse: _TypeAlias = GetDistributionResponse  # noqa: Y015

@@ -92,6 +92,16 @@ class ImagesStub:
                 request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ListSnapshotChangesRequest.SerializeToString,
                 response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ListSnapshotChangesResponse.FromString,
                 _registered_method=True)
+        self.SaveImages = channel.unary_stream(
+                '/dockyard.imaged.v1.Images/SaveImages',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.SaveImagesRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.SaveImagesResponse.FromString,
+                _registered_method=True)
+        self.LoadImages = channel.stream_stream(
+                '/dockyard.imaged.v1.Images/LoadImages',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.LoadImagesRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.LoadImagesResponse.FromString,
+                _registered_method=True)
 
 
 class ImagesServicer:
@@ -190,6 +200,29 @@ class ImagesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SaveImages(self, request, context):
+        """SaveImages writes one or more images as the tar archive `docker save`
+        produces (Docker's current format: manifest.json, repositories and an OCI
+        image layout with uncompressed layers whose digests are their DiffIDs).
+        Every name is resolved before the first byte is sent, so an unknown name
+        fails NOT_FOUND with no data; after that the archive streams in chunks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LoadImages(self, request_iterator, context):
+        """LoadImages reads an archive written by `docker save` (current or older
+        format) or an OCI image layout archive, possibly compressed, and
+        registers every image in it. The client streams the archive and closes
+        its side; the server then streams Docker's "Loaded image" lines. A bad
+        archive (entries outside the root, digests that do not match, truncated
+        data) fails INVALID_ARGUMENT and leaves no image, tag or layer behind.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ImagesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -247,6 +280,16 @@ def add_ImagesServicer_to_server(servicer, server):
                     servicer.ListSnapshotChanges,
                     request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ListSnapshotChangesRequest.FromString,
                     response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ListSnapshotChangesResponse.SerializeToString,
+            ),
+            'SaveImages': grpc.unary_stream_rpc_method_handler(
+                    servicer.SaveImages,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.SaveImagesRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.SaveImagesResponse.SerializeToString,
+            ),
+            'LoadImages': grpc.stream_stream_rpc_method_handler(
+                    servicer.LoadImages,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.LoadImagesRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.LoadImagesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -549,6 +592,826 @@ class Images:
             '/dockyard.imaged.v1.Images/ListSnapshotChanges',
             dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ListSnapshotChangesRequest.SerializeToString,
             dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ListSnapshotChangesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SaveImages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dockyard.imaged.v1.Images/SaveImages',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.SaveImagesRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.SaveImagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LoadImages(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/dockyard.imaged.v1.Images/LoadImages',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.LoadImagesRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.LoadImagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class VolumesStub:
+    """Volumes serves Docker's local volume driver: named and anonymous volumes
+    whose data lives under <data-root>/volumes/<name>/_data. It is served by the
+    imaged process and is the only writer of /dockyard/v1/volumes/ (records) and
+    /dockyard/v1/volume-users/<name>/<container id> (who uses a volume).
+
+    Container life cycle, as the container API is expected to use it:
+    create: ReferenceVolume for every volume the container names (creating
+    named volumes that do not exist yet with CreateVolume, anonymous
+    ones with an empty name), so `docker volume rm` refuses them;
+    start:  MountVolume → host path to bind into the container, then
+    PopulateVolume for a volume mounted over image content (unless
+    the mount says nocopy);
+    stop:   UnmountVolume;
+    remove: ReleaseVolume, then RemoveVolume of its anonymous volumes when
+    `docker rm -v` asked for it.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.CreateVolume = channel.unary_unary(
+                '/dockyard.imaged.v1.Volumes/CreateVolume',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.CreateVolumeRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.CreateVolumeResponse.FromString,
+                _registered_method=True)
+        self.InspectVolume = channel.unary_unary(
+                '/dockyard.imaged.v1.Volumes/InspectVolume',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.InspectVolumeRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.InspectVolumeResponse.FromString,
+                _registered_method=True)
+        self.ListVolumes = channel.unary_unary(
+                '/dockyard.imaged.v1.Volumes/ListVolumes',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ListVolumesRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ListVolumesResponse.FromString,
+                _registered_method=True)
+        self.RemoveVolume = channel.unary_unary(
+                '/dockyard.imaged.v1.Volumes/RemoveVolume',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.RemoveVolumeRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.RemoveVolumeResponse.FromString,
+                _registered_method=True)
+        self.PruneVolumes = channel.unary_unary(
+                '/dockyard.imaged.v1.Volumes/PruneVolumes',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PruneVolumesRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PruneVolumesResponse.FromString,
+                _registered_method=True)
+        self.ReferenceVolume = channel.unary_unary(
+                '/dockyard.imaged.v1.Volumes/ReferenceVolume',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ReferenceVolumeRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ReferenceVolumeResponse.FromString,
+                _registered_method=True)
+        self.ReleaseVolume = channel.unary_unary(
+                '/dockyard.imaged.v1.Volumes/ReleaseVolume',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ReleaseVolumeRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ReleaseVolumeResponse.FromString,
+                _registered_method=True)
+        self.MountVolume = channel.unary_unary(
+                '/dockyard.imaged.v1.Volumes/MountVolume',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.MountVolumeRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.MountVolumeResponse.FromString,
+                _registered_method=True)
+        self.UnmountVolume = channel.unary_unary(
+                '/dockyard.imaged.v1.Volumes/UnmountVolume',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.UnmountVolumeRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.UnmountVolumeResponse.FromString,
+                _registered_method=True)
+        self.PopulateVolume = channel.unary_unary(
+                '/dockyard.imaged.v1.Volumes/PopulateVolume',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PopulateVolumeRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PopulateVolumeResponse.FromString,
+                _registered_method=True)
+
+
+class VolumesServicer:
+    """Volumes serves Docker's local volume driver: named and anonymous volumes
+    whose data lives under <data-root>/volumes/<name>/_data. It is served by the
+    imaged process and is the only writer of /dockyard/v1/volumes/ (records) and
+    /dockyard/v1/volume-users/<name>/<container id> (who uses a volume).
+
+    Container life cycle, as the container API is expected to use it:
+    create: ReferenceVolume for every volume the container names (creating
+    named volumes that do not exist yet with CreateVolume, anonymous
+    ones with an empty name), so `docker volume rm` refuses them;
+    start:  MountVolume → host path to bind into the container, then
+    PopulateVolume for a volume mounted over image content (unless
+    the mount says nocopy);
+    stop:   UnmountVolume;
+    remove: ReleaseVolume, then RemoveVolume of its anonymous volumes when
+    `docker rm -v` asked for it.
+    """
+
+    def CreateVolume(self, request, context):
+        """CreateVolume creates a volume, or returns the existing one of that name
+        unchanged (as dockerd). An empty name creates an anonymous volume: a
+        random 64-hex name and the label com.docker.volume.anonymous="". Bad
+        names, unknown drivers or driver options fail INVALID_ARGUMENT/NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def InspectVolume(self, request, context):
+        """InspectVolume returns one volume; NOT_FOUND says "get NAME: no such volume".
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListVolumes(self, request, context):
+        """ListVolumes lists volumes matching Docker's filters (dangling, driver,
+        label, label!, name), sorted by name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveVolume(self, request, context):
+        """RemoveVolume deletes a volume and its data. A volume a container
+        references fails ALREADY_EXISTS with "remove NAME: volume is in use -
+        [ID, ID]"; with force a missing volume is not an error.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PruneVolumes(self, request, context):
+        """PruneVolumes removes volumes no container references: anonymous ones
+        only, unless the filter all=true is given; label/label! filters apply.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReferenceVolume(self, request, context):
+        """ReferenceVolume records that a container uses a volume (from container
+        create until ReleaseVolume), which protects it from remove and prune.
+        Idempotent; NOT_FOUND when the volume does not exist.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseVolume(self, request, context):
+        """ReleaseVolume forgets a container's reference, unmounting the volume if
+        this container was its last user. Releasing an unknown pair is a no-op.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MountVolume(self, request, context):
+        """MountVolume makes the volume's data available for a container and returns
+        the host path to bind into it. Volumes with driver options (type=tmpfs,
+        type=none o=bind device=…, …) are mounted on <name>/_data when their first
+        user mounts them. Each call adds one to the container's mount count (and
+        references the volume); a failed mount fails INVALID_ARGUMENT naming the
+        kernel's error and changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnmountVolume(self, request, context):
+        """UnmountVolume takes one from the container's mount count; when no
+        container has the volume mounted any more, a driver mount is undone. The
+        reference stays until ReleaseVolume. Unmounting when the count is already
+        zero is a no-op.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PopulateVolume(self, request, context):
+        """PopulateVolume is Docker's copy-up: when the volume is empty and was
+        never populated, the content of `path` in the container's root
+        filesystem (its snapshot, which must be prepared) is copied into it,
+        keeping ownership, modes, xattrs, times, symlinks and hard links, and the
+        volume's root takes the owner and mode of `path`. The path is resolved
+        inside the root filesystem (symlinks cannot leave it). It mounts the
+        volume for the copy itself when needed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_VolumesServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'CreateVolume': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateVolume,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.CreateVolumeRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.CreateVolumeResponse.SerializeToString,
+            ),
+            'InspectVolume': grpc.unary_unary_rpc_method_handler(
+                    servicer.InspectVolume,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.InspectVolumeRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.InspectVolumeResponse.SerializeToString,
+            ),
+            'ListVolumes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListVolumes,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ListVolumesRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ListVolumesResponse.SerializeToString,
+            ),
+            'RemoveVolume': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveVolume,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.RemoveVolumeRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.RemoveVolumeResponse.SerializeToString,
+            ),
+            'PruneVolumes': grpc.unary_unary_rpc_method_handler(
+                    servicer.PruneVolumes,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PruneVolumesRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PruneVolumesResponse.SerializeToString,
+            ),
+            'ReferenceVolume': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReferenceVolume,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ReferenceVolumeRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ReferenceVolumeResponse.SerializeToString,
+            ),
+            'ReleaseVolume': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseVolume,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ReleaseVolumeRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ReleaseVolumeResponse.SerializeToString,
+            ),
+            'MountVolume': grpc.unary_unary_rpc_method_handler(
+                    servicer.MountVolume,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.MountVolumeRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.MountVolumeResponse.SerializeToString,
+            ),
+            'UnmountVolume': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnmountVolume,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.UnmountVolumeRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.UnmountVolumeResponse.SerializeToString,
+            ),
+            'PopulateVolume': grpc.unary_unary_rpc_method_handler(
+                    servicer.PopulateVolume,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PopulateVolumeRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PopulateVolumeResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'dockyard.imaged.v1.Volumes', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('dockyard.imaged.v1.Volumes', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Volumes:
+    """Volumes serves Docker's local volume driver: named and anonymous volumes
+    whose data lives under <data-root>/volumes/<name>/_data. It is served by the
+    imaged process and is the only writer of /dockyard/v1/volumes/ (records) and
+    /dockyard/v1/volume-users/<name>/<container id> (who uses a volume).
+
+    Container life cycle, as the container API is expected to use it:
+    create: ReferenceVolume for every volume the container names (creating
+    named volumes that do not exist yet with CreateVolume, anonymous
+    ones with an empty name), so `docker volume rm` refuses them;
+    start:  MountVolume → host path to bind into the container, then
+    PopulateVolume for a volume mounted over image content (unless
+    the mount says nocopy);
+    stop:   UnmountVolume;
+    remove: ReleaseVolume, then RemoveVolume of its anonymous volumes when
+    `docker rm -v` asked for it.
+    """
+
+    @staticmethod
+    def CreateVolume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.imaged.v1.Volumes/CreateVolume',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.CreateVolumeRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.CreateVolumeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InspectVolume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.imaged.v1.Volumes/InspectVolume',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.InspectVolumeRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.InspectVolumeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListVolumes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.imaged.v1.Volumes/ListVolumes',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ListVolumesRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ListVolumesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveVolume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.imaged.v1.Volumes/RemoveVolume',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.RemoveVolumeRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.RemoveVolumeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PruneVolumes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.imaged.v1.Volumes/PruneVolumes',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PruneVolumesRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PruneVolumesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReferenceVolume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.imaged.v1.Volumes/ReferenceVolume',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ReferenceVolumeRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ReferenceVolumeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseVolume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.imaged.v1.Volumes/ReleaseVolume',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ReleaseVolumeRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ReleaseVolumeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MountVolume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.imaged.v1.Volumes/MountVolume',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.MountVolumeRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.MountVolumeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnmountVolume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.imaged.v1.Volumes/UnmountVolume',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.UnmountVolumeRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.UnmountVolumeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PopulateVolume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.imaged.v1.Volumes/PopulateVolume',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PopulateVolumeRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PopulateVolumeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class DistributionStub:
+    """Distribution talks to image registries (Registry HTTP API v2) for imaged:
+    pull, push, login checks and remote manifest inspection. It is served by the
+    imaged process and writes the same image, reference and layer keys as
+    Images, plus /dockyard/v1/distribution/<diff id> (which registry blobs hold
+    each layer, used to skip and mount blobs on push).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.PullImage = channel.unary_stream(
+                '/dockyard.imaged.v1.Distribution/PullImage',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PullImageRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PullImageResponse.FromString,
+                _registered_method=True)
+        self.PushImage = channel.unary_stream(
+                '/dockyard.imaged.v1.Distribution/PushImage',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PushImageRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PushImageResponse.FromString,
+                _registered_method=True)
+        self.CheckAuth = channel.unary_unary(
+                '/dockyard.imaged.v1.Distribution/CheckAuth',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.CheckAuthRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.CheckAuthResponse.FromString,
+                _registered_method=True)
+        self.GetDistribution = channel.unary_unary(
+                '/dockyard.imaged.v1.Distribution/GetDistribution',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.GetDistributionRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.GetDistributionResponse.FromString,
+                _registered_method=True)
+
+
+class DistributionServicer:
+    """Distribution talks to image registries (Registry HTTP API v2) for imaged:
+    pull, push, login checks and remote manifest inspection. It is served by the
+    imaged process and writes the same image, reference and layer keys as
+    Images, plus /dockyard/v1/distribution/<diff id> (which registry blobs hold
+    each layer, used to skip and mount blobs on push).
+    """
+
+    def PullImage(self, request, context):
+        """PullImage downloads an image (`docker pull`) and streams Docker's progress
+        messages. Errors found before the first message (bad reference, unknown
+        repository or tag: NOT_FOUND, missing or wrong credentials:
+        UNAUTHENTICATED) end the call with no message; later ones end the stream
+        with their status. A failed pull leaves no image, layer or blob behind.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PushImage(self, request, context):
+        """PushImage uploads one tag, or every tag of a repository, to its registry
+        (`docker push`), streaming Docker's progress messages; the last ones are
+        "<tag>: digest: sha256:… size: N" and an aux message with the result.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckAuth(self, request, context):
+        """CheckAuth verifies credentials against a registry (`docker login`);
+        UNAUTHENTICATED says they were refused.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDistribution(self, request, context):
+        """GetDistribution describes the manifest a reference names in its registry
+        and the platforms it serves (`GET /distribution/{name}/json`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_DistributionServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'PullImage': grpc.unary_stream_rpc_method_handler(
+                    servicer.PullImage,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PullImageRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PullImageResponse.SerializeToString,
+            ),
+            'PushImage': grpc.unary_stream_rpc_method_handler(
+                    servicer.PushImage,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PushImageRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PushImageResponse.SerializeToString,
+            ),
+            'CheckAuth': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckAuth,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.CheckAuthRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.CheckAuthResponse.SerializeToString,
+            ),
+            'GetDistribution': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDistribution,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.GetDistributionRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.GetDistributionResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'dockyard.imaged.v1.Distribution', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('dockyard.imaged.v1.Distribution', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Distribution:
+    """Distribution talks to image registries (Registry HTTP API v2) for imaged:
+    pull, push, login checks and remote manifest inspection. It is served by the
+    imaged process and writes the same image, reference and layer keys as
+    Images, plus /dockyard/v1/distribution/<diff id> (which registry blobs hold
+    each layer, used to skip and mount blobs on push).
+    """
+
+    @staticmethod
+    def PullImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dockyard.imaged.v1.Distribution/PullImage',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PullImageRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PullImageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PushImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dockyard.imaged.v1.Distribution/PushImage',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PushImageRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.PushImageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckAuth(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.imaged.v1.Distribution/CheckAuth',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.CheckAuthRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.CheckAuthResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDistribution(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.imaged.v1.Distribution/GetDistribution',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.GetDistributionRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.GetDistributionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -81,6 +81,21 @@ class ImagesStub:
     """ListSnapshotChanges lists what a container changed in its snapshot
     (`docker diff`), sorted by path.
     """
+    SaveImages: _grpc.UnaryStreamMultiCallable[_imaged_pb2.SaveImagesRequest, _imaged_pb2.SaveImagesResponse]
+    """SaveImages writes one or more images as the tar archive `docker save`
+    produces (Docker's current format: manifest.json, repositories and an OCI
+    image layout with uncompressed layers whose digests are their DiffIDs).
+    Every name is resolved before the first byte is sent, so an unknown name
+    fails NOT_FOUND with no data; after that the archive streams in chunks.
+    """
+    LoadImages: _grpc.StreamStreamMultiCallable[_imaged_pb2.LoadImagesRequest, _imaged_pb2.LoadImagesResponse]
+    """LoadImages reads an archive written by `docker save` (current or older
+    format) or an OCI image layout archive, possibly compressed, and
+    registers every image in it. The client streams the archive and closes
+    its side; the server then streams Docker's "Loaded image" lines. A bad
+    archive (entries outside the root, digests that do not match, truncated
+    data) fails INVALID_ARGUMENT and leaves no image, tag or layer behind.
+    """
 
 @_typing.type_check_only
 class ImagesAsyncStub(ImagesStub):
@@ -132,6 +147,21 @@ class ImagesAsyncStub(ImagesStub):
     ListSnapshotChanges: _aio.UnaryUnaryMultiCallable[_imaged_pb2.ListSnapshotChangesRequest, _imaged_pb2.ListSnapshotChangesResponse]  # type: ignore[assignment]
     """ListSnapshotChanges lists what a container changed in its snapshot
     (`docker diff`), sorted by path.
+    """
+    SaveImages: _aio.UnaryStreamMultiCallable[_imaged_pb2.SaveImagesRequest, _imaged_pb2.SaveImagesResponse]  # type: ignore[assignment]
+    """SaveImages writes one or more images as the tar archive `docker save`
+    produces (Docker's current format: manifest.json, repositories and an OCI
+    image layout with uncompressed layers whose digests are their DiffIDs).
+    Every name is resolved before the first byte is sent, so an unknown name
+    fails NOT_FOUND with no data; after that the archive streams in chunks.
+    """
+    LoadImages: _aio.StreamStreamMultiCallable[_imaged_pb2.LoadImagesRequest, _imaged_pb2.LoadImagesResponse]  # type: ignore[assignment]
+    """LoadImages reads an archive written by `docker save` (current or older
+    format) or an OCI image layout archive, possibly compressed, and
+    registers every image in it. The client streams the archive and closes
+    its side; the server then streams Docker's "Loaded image" lines. A bad
+    archive (entries outside the root, digests that do not match, truncated
+    data) fails INVALID_ARGUMENT and leaves no image, tag or layer behind.
     """
 
 class ImagesServicer(metaclass=_abc_1.ABCMeta):
@@ -249,4 +279,432 @@ class ImagesServicer(metaclass=_abc_1.ABCMeta):
         (`docker diff`), sorted by path.
         """
 
+    @_abc_1.abstractmethod
+    def SaveImages(
+        self,
+        request: _imaged_pb2.SaveImagesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_imaged_pb2.SaveImagesResponse], _abc.AsyncIterator[_imaged_pb2.SaveImagesResponse]]:
+        """SaveImages writes one or more images as the tar archive `docker save`
+        produces (Docker's current format: manifest.json, repositories and an OCI
+        image layout with uncompressed layers whose digests are their DiffIDs).
+        Every name is resolved before the first byte is sent, so an unknown name
+        fails NOT_FOUND with no data; after that the archive streams in chunks.
+        """
+
+    @_abc_1.abstractmethod
+    def LoadImages(
+        self,
+        request_iterator: _MaybeAsyncIterator[_imaged_pb2.LoadImagesRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_imaged_pb2.LoadImagesResponse], _abc.AsyncIterator[_imaged_pb2.LoadImagesResponse]]:
+        """LoadImages reads an archive written by `docker save` (current or older
+        format) or an OCI image layout archive, possibly compressed, and
+        registers every image in it. The client streams the archive and closes
+        its side; the server then streams Docker's "Loaded image" lines. A bad
+        archive (entries outside the root, digests that do not match, truncated
+        data) fails INVALID_ARGUMENT and leaves no image, tag or layer behind.
+        """
+
 def add_ImagesServicer_to_server(servicer: ImagesServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class VolumesStub:
+    """Volumes serves Docker's local volume driver: named and anonymous volumes
+    whose data lives under <data-root>/volumes/<name>/_data. It is served by the
+    imaged process and is the only writer of /dockyard/v1/volumes/ (records) and
+    /dockyard/v1/volume-users/<name>/<container id> (who uses a volume).
+
+    Container life cycle, as the container API is expected to use it:
+      create: ReferenceVolume for every volume the container names (creating
+              named volumes that do not exist yet with CreateVolume, anonymous
+              ones with an empty name), so `docker volume rm` refuses them;
+      start:  MountVolume → host path to bind into the container, then
+              PopulateVolume for a volume mounted over image content (unless
+              the mount says nocopy);
+      stop:   UnmountVolume;
+      remove: ReleaseVolume, then RemoveVolume of its anonymous volumes when
+              `docker rm -v` asked for it.
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> VolumesAsyncStub: ...
+    CreateVolume: _grpc.UnaryUnaryMultiCallable[_imaged_pb2.CreateVolumeRequest, _imaged_pb2.CreateVolumeResponse]
+    """CreateVolume creates a volume, or returns the existing one of that name
+    unchanged (as dockerd). An empty name creates an anonymous volume: a
+    random 64-hex name and the label com.docker.volume.anonymous="". Bad
+    names, unknown drivers or driver options fail INVALID_ARGUMENT/NOT_FOUND.
+    """
+    InspectVolume: _grpc.UnaryUnaryMultiCallable[_imaged_pb2.InspectVolumeRequest, _imaged_pb2.InspectVolumeResponse]
+    """InspectVolume returns one volume; NOT_FOUND says "get NAME: no such volume"."""
+    ListVolumes: _grpc.UnaryUnaryMultiCallable[_imaged_pb2.ListVolumesRequest, _imaged_pb2.ListVolumesResponse]
+    """ListVolumes lists volumes matching Docker's filters (dangling, driver,
+    label, label!, name), sorted by name.
+    """
+    RemoveVolume: _grpc.UnaryUnaryMultiCallable[_imaged_pb2.RemoveVolumeRequest, _imaged_pb2.RemoveVolumeResponse]
+    """RemoveVolume deletes a volume and its data. A volume a container
+    references fails ALREADY_EXISTS with "remove NAME: volume is in use -
+    [ID, ID]"; with force a missing volume is not an error.
+    """
+    PruneVolumes: _grpc.UnaryUnaryMultiCallable[_imaged_pb2.PruneVolumesRequest, _imaged_pb2.PruneVolumesResponse]
+    """PruneVolumes removes volumes no container references: anonymous ones
+    only, unless the filter all=true is given; label/label! filters apply.
+    """
+    ReferenceVolume: _grpc.UnaryUnaryMultiCallable[_imaged_pb2.ReferenceVolumeRequest, _imaged_pb2.ReferenceVolumeResponse]
+    """ReferenceVolume records that a container uses a volume (from container
+    create until ReleaseVolume), which protects it from remove and prune.
+    Idempotent; NOT_FOUND when the volume does not exist.
+    """
+    ReleaseVolume: _grpc.UnaryUnaryMultiCallable[_imaged_pb2.ReleaseVolumeRequest, _imaged_pb2.ReleaseVolumeResponse]
+    """ReleaseVolume forgets a container's reference, unmounting the volume if
+    this container was its last user. Releasing an unknown pair is a no-op.
+    """
+    MountVolume: _grpc.UnaryUnaryMultiCallable[_imaged_pb2.MountVolumeRequest, _imaged_pb2.MountVolumeResponse]
+    """MountVolume makes the volume's data available for a container and returns
+    the host path to bind into it. Volumes with driver options (type=tmpfs,
+    type=none o=bind device=…, …) are mounted on <name>/_data when their first
+    user mounts them. Each call adds one to the container's mount count (and
+    references the volume); a failed mount fails INVALID_ARGUMENT naming the
+    kernel's error and changes nothing.
+    """
+    UnmountVolume: _grpc.UnaryUnaryMultiCallable[_imaged_pb2.UnmountVolumeRequest, _imaged_pb2.UnmountVolumeResponse]
+    """UnmountVolume takes one from the container's mount count; when no
+    container has the volume mounted any more, a driver mount is undone. The
+    reference stays until ReleaseVolume. Unmounting when the count is already
+    zero is a no-op.
+    """
+    PopulateVolume: _grpc.UnaryUnaryMultiCallable[_imaged_pb2.PopulateVolumeRequest, _imaged_pb2.PopulateVolumeResponse]
+    """PopulateVolume is Docker's copy-up: when the volume is empty and was
+    never populated, the content of `path` in the container's root
+    filesystem (its snapshot, which must be prepared) is copied into it,
+    keeping ownership, modes, xattrs, times, symlinks and hard links, and the
+    volume's root takes the owner and mode of `path`. The path is resolved
+    inside the root filesystem (symlinks cannot leave it). It mounts the
+    volume for the copy itself when needed.
+    """
+
+@_typing.type_check_only
+class VolumesAsyncStub(VolumesStub):
+    """Volumes serves Docker's local volume driver: named and anonymous volumes
+    whose data lives under <data-root>/volumes/<name>/_data. It is served by the
+    imaged process and is the only writer of /dockyard/v1/volumes/ (records) and
+    /dockyard/v1/volume-users/<name>/<container id> (who uses a volume).
+
+    Container life cycle, as the container API is expected to use it:
+      create: ReferenceVolume for every volume the container names (creating
+              named volumes that do not exist yet with CreateVolume, anonymous
+              ones with an empty name), so `docker volume rm` refuses them;
+      start:  MountVolume → host path to bind into the container, then
+              PopulateVolume for a volume mounted over image content (unless
+              the mount says nocopy);
+      stop:   UnmountVolume;
+      remove: ReleaseVolume, then RemoveVolume of its anonymous volumes when
+              `docker rm -v` asked for it.
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    CreateVolume: _aio.UnaryUnaryMultiCallable[_imaged_pb2.CreateVolumeRequest, _imaged_pb2.CreateVolumeResponse]  # type: ignore[assignment]
+    """CreateVolume creates a volume, or returns the existing one of that name
+    unchanged (as dockerd). An empty name creates an anonymous volume: a
+    random 64-hex name and the label com.docker.volume.anonymous="". Bad
+    names, unknown drivers or driver options fail INVALID_ARGUMENT/NOT_FOUND.
+    """
+    InspectVolume: _aio.UnaryUnaryMultiCallable[_imaged_pb2.InspectVolumeRequest, _imaged_pb2.InspectVolumeResponse]  # type: ignore[assignment]
+    """InspectVolume returns one volume; NOT_FOUND says "get NAME: no such volume"."""
+    ListVolumes: _aio.UnaryUnaryMultiCallable[_imaged_pb2.ListVolumesRequest, _imaged_pb2.ListVolumesResponse]  # type: ignore[assignment]
+    """ListVolumes lists volumes matching Docker's filters (dangling, driver,
+    label, label!, name), sorted by name.
+    """
+    RemoveVolume: _aio.UnaryUnaryMultiCallable[_imaged_pb2.RemoveVolumeRequest, _imaged_pb2.RemoveVolumeResponse]  # type: ignore[assignment]
+    """RemoveVolume deletes a volume and its data. A volume a container
+    references fails ALREADY_EXISTS with "remove NAME: volume is in use -
+    [ID, ID]"; with force a missing volume is not an error.
+    """
+    PruneVolumes: _aio.UnaryUnaryMultiCallable[_imaged_pb2.PruneVolumesRequest, _imaged_pb2.PruneVolumesResponse]  # type: ignore[assignment]
+    """PruneVolumes removes volumes no container references: anonymous ones
+    only, unless the filter all=true is given; label/label! filters apply.
+    """
+    ReferenceVolume: _aio.UnaryUnaryMultiCallable[_imaged_pb2.ReferenceVolumeRequest, _imaged_pb2.ReferenceVolumeResponse]  # type: ignore[assignment]
+    """ReferenceVolume records that a container uses a volume (from container
+    create until ReleaseVolume), which protects it from remove and prune.
+    Idempotent; NOT_FOUND when the volume does not exist.
+    """
+    ReleaseVolume: _aio.UnaryUnaryMultiCallable[_imaged_pb2.ReleaseVolumeRequest, _imaged_pb2.ReleaseVolumeResponse]  # type: ignore[assignment]
+    """ReleaseVolume forgets a container's reference, unmounting the volume if
+    this container was its last user. Releasing an unknown pair is a no-op.
+    """
+    MountVolume: _aio.UnaryUnaryMultiCallable[_imaged_pb2.MountVolumeRequest, _imaged_pb2.MountVolumeResponse]  # type: ignore[assignment]
+    """MountVolume makes the volume's data available for a container and returns
+    the host path to bind into it. Volumes with driver options (type=tmpfs,
+    type=none o=bind device=…, …) are mounted on <name>/_data when their first
+    user mounts them. Each call adds one to the container's mount count (and
+    references the volume); a failed mount fails INVALID_ARGUMENT naming the
+    kernel's error and changes nothing.
+    """
+    UnmountVolume: _aio.UnaryUnaryMultiCallable[_imaged_pb2.UnmountVolumeRequest, _imaged_pb2.UnmountVolumeResponse]  # type: ignore[assignment]
+    """UnmountVolume takes one from the container's mount count; when no
+    container has the volume mounted any more, a driver mount is undone. The
+    reference stays until ReleaseVolume. Unmounting when the count is already
+    zero is a no-op.
+    """
+    PopulateVolume: _aio.UnaryUnaryMultiCallable[_imaged_pb2.PopulateVolumeRequest, _imaged_pb2.PopulateVolumeResponse]  # type: ignore[assignment]
+    """PopulateVolume is Docker's copy-up: when the volume is empty and was
+    never populated, the content of `path` in the container's root
+    filesystem (its snapshot, which must be prepared) is copied into it,
+    keeping ownership, modes, xattrs, times, symlinks and hard links, and the
+    volume's root takes the owner and mode of `path`. The path is resolved
+    inside the root filesystem (symlinks cannot leave it). It mounts the
+    volume for the copy itself when needed.
+    """
+
+class VolumesServicer(metaclass=_abc_1.ABCMeta):
+    """Volumes serves Docker's local volume driver: named and anonymous volumes
+    whose data lives under <data-root>/volumes/<name>/_data. It is served by the
+    imaged process and is the only writer of /dockyard/v1/volumes/ (records) and
+    /dockyard/v1/volume-users/<name>/<container id> (who uses a volume).
+
+    Container life cycle, as the container API is expected to use it:
+      create: ReferenceVolume for every volume the container names (creating
+              named volumes that do not exist yet with CreateVolume, anonymous
+              ones with an empty name), so `docker volume rm` refuses them;
+      start:  MountVolume → host path to bind into the container, then
+              PopulateVolume for a volume mounted over image content (unless
+              the mount says nocopy);
+      stop:   UnmountVolume;
+      remove: ReleaseVolume, then RemoveVolume of its anonymous volumes when
+              `docker rm -v` asked for it.
+    """
+
+    @_abc_1.abstractmethod
+    def CreateVolume(
+        self,
+        request: _imaged_pb2.CreateVolumeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_imaged_pb2.CreateVolumeResponse, _abc.Awaitable[_imaged_pb2.CreateVolumeResponse]]:
+        """CreateVolume creates a volume, or returns the existing one of that name
+        unchanged (as dockerd). An empty name creates an anonymous volume: a
+        random 64-hex name and the label com.docker.volume.anonymous="". Bad
+        names, unknown drivers or driver options fail INVALID_ARGUMENT/NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def InspectVolume(
+        self,
+        request: _imaged_pb2.InspectVolumeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_imaged_pb2.InspectVolumeResponse, _abc.Awaitable[_imaged_pb2.InspectVolumeResponse]]:
+        """InspectVolume returns one volume; NOT_FOUND says "get NAME: no such volume"."""
+
+    @_abc_1.abstractmethod
+    def ListVolumes(
+        self,
+        request: _imaged_pb2.ListVolumesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_imaged_pb2.ListVolumesResponse, _abc.Awaitable[_imaged_pb2.ListVolumesResponse]]:
+        """ListVolumes lists volumes matching Docker's filters (dangling, driver,
+        label, label!, name), sorted by name.
+        """
+
+    @_abc_1.abstractmethod
+    def RemoveVolume(
+        self,
+        request: _imaged_pb2.RemoveVolumeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_imaged_pb2.RemoveVolumeResponse, _abc.Awaitable[_imaged_pb2.RemoveVolumeResponse]]:
+        """RemoveVolume deletes a volume and its data. A volume a container
+        references fails ALREADY_EXISTS with "remove NAME: volume is in use -
+        [ID, ID]"; with force a missing volume is not an error.
+        """
+
+    @_abc_1.abstractmethod
+    def PruneVolumes(
+        self,
+        request: _imaged_pb2.PruneVolumesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_imaged_pb2.PruneVolumesResponse, _abc.Awaitable[_imaged_pb2.PruneVolumesResponse]]:
+        """PruneVolumes removes volumes no container references: anonymous ones
+        only, unless the filter all=true is given; label/label! filters apply.
+        """
+
+    @_abc_1.abstractmethod
+    def ReferenceVolume(
+        self,
+        request: _imaged_pb2.ReferenceVolumeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_imaged_pb2.ReferenceVolumeResponse, _abc.Awaitable[_imaged_pb2.ReferenceVolumeResponse]]:
+        """ReferenceVolume records that a container uses a volume (from container
+        create until ReleaseVolume), which protects it from remove and prune.
+        Idempotent; NOT_FOUND when the volume does not exist.
+        """
+
+    @_abc_1.abstractmethod
+    def ReleaseVolume(
+        self,
+        request: _imaged_pb2.ReleaseVolumeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_imaged_pb2.ReleaseVolumeResponse, _abc.Awaitable[_imaged_pb2.ReleaseVolumeResponse]]:
+        """ReleaseVolume forgets a container's reference, unmounting the volume if
+        this container was its last user. Releasing an unknown pair is a no-op.
+        """
+
+    @_abc_1.abstractmethod
+    def MountVolume(
+        self,
+        request: _imaged_pb2.MountVolumeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_imaged_pb2.MountVolumeResponse, _abc.Awaitable[_imaged_pb2.MountVolumeResponse]]:
+        """MountVolume makes the volume's data available for a container and returns
+        the host path to bind into it. Volumes with driver options (type=tmpfs,
+        type=none o=bind device=…, …) are mounted on <name>/_data when their first
+        user mounts them. Each call adds one to the container's mount count (and
+        references the volume); a failed mount fails INVALID_ARGUMENT naming the
+        kernel's error and changes nothing.
+        """
+
+    @_abc_1.abstractmethod
+    def UnmountVolume(
+        self,
+        request: _imaged_pb2.UnmountVolumeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_imaged_pb2.UnmountVolumeResponse, _abc.Awaitable[_imaged_pb2.UnmountVolumeResponse]]:
+        """UnmountVolume takes one from the container's mount count; when no
+        container has the volume mounted any more, a driver mount is undone. The
+        reference stays until ReleaseVolume. Unmounting when the count is already
+        zero is a no-op.
+        """
+
+    @_abc_1.abstractmethod
+    def PopulateVolume(
+        self,
+        request: _imaged_pb2.PopulateVolumeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_imaged_pb2.PopulateVolumeResponse, _abc.Awaitable[_imaged_pb2.PopulateVolumeResponse]]:
+        """PopulateVolume is Docker's copy-up: when the volume is empty and was
+        never populated, the content of `path` in the container's root
+        filesystem (its snapshot, which must be prepared) is copied into it,
+        keeping ownership, modes, xattrs, times, symlinks and hard links, and the
+        volume's root takes the owner and mode of `path`. The path is resolved
+        inside the root filesystem (symlinks cannot leave it). It mounts the
+        volume for the copy itself when needed.
+        """
+
+def add_VolumesServicer_to_server(servicer: VolumesServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class DistributionStub:
+    """Distribution talks to image registries (Registry HTTP API v2) for imaged:
+    pull, push, login checks and remote manifest inspection. It is served by the
+    imaged process and writes the same image, reference and layer keys as
+    Images, plus /dockyard/v1/distribution/<diff id> (which registry blobs hold
+    each layer, used to skip and mount blobs on push).
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> DistributionAsyncStub: ...
+    PullImage: _grpc.UnaryStreamMultiCallable[_imaged_pb2.PullImageRequest, _imaged_pb2.PullImageResponse]
+    """PullImage downloads an image (`docker pull`) and streams Docker's progress
+    messages. Errors found before the first message (bad reference, unknown
+    repository or tag: NOT_FOUND, missing or wrong credentials:
+    UNAUTHENTICATED) end the call with no message; later ones end the stream
+    with their status. A failed pull leaves no image, layer or blob behind.
+    """
+    PushImage: _grpc.UnaryStreamMultiCallable[_imaged_pb2.PushImageRequest, _imaged_pb2.PushImageResponse]
+    """PushImage uploads one tag, or every tag of a repository, to its registry
+    (`docker push`), streaming Docker's progress messages; the last ones are
+    "<tag>: digest: sha256:… size: N" and an aux message with the result.
+    """
+    CheckAuth: _grpc.UnaryUnaryMultiCallable[_imaged_pb2.CheckAuthRequest, _imaged_pb2.CheckAuthResponse]
+    """CheckAuth verifies credentials against a registry (`docker login`);
+    UNAUTHENTICATED says they were refused.
+    """
+    GetDistribution: _grpc.UnaryUnaryMultiCallable[_imaged_pb2.GetDistributionRequest, _imaged_pb2.GetDistributionResponse]
+    """GetDistribution describes the manifest a reference names in its registry
+    and the platforms it serves (`GET /distribution/{name}/json`).
+    """
+
+@_typing.type_check_only
+class DistributionAsyncStub(DistributionStub):
+    """Distribution talks to image registries (Registry HTTP API v2) for imaged:
+    pull, push, login checks and remote manifest inspection. It is served by the
+    imaged process and writes the same image, reference and layer keys as
+    Images, plus /dockyard/v1/distribution/<diff id> (which registry blobs hold
+    each layer, used to skip and mount blobs on push).
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    PullImage: _aio.UnaryStreamMultiCallable[_imaged_pb2.PullImageRequest, _imaged_pb2.PullImageResponse]  # type: ignore[assignment]
+    """PullImage downloads an image (`docker pull`) and streams Docker's progress
+    messages. Errors found before the first message (bad reference, unknown
+    repository or tag: NOT_FOUND, missing or wrong credentials:
+    UNAUTHENTICATED) end the call with no message; later ones end the stream
+    with their status. A failed pull leaves no image, layer or blob behind.
+    """
+    PushImage: _aio.UnaryStreamMultiCallable[_imaged_pb2.PushImageRequest, _imaged_pb2.PushImageResponse]  # type: ignore[assignment]
+    """PushImage uploads one tag, or every tag of a repository, to its registry
+    (`docker push`), streaming Docker's progress messages; the last ones are
+    "<tag>: digest: sha256:… size: N" and an aux message with the result.
+    """
+    CheckAuth: _aio.UnaryUnaryMultiCallable[_imaged_pb2.CheckAuthRequest, _imaged_pb2.CheckAuthResponse]  # type: ignore[assignment]
+    """CheckAuth verifies credentials against a registry (`docker login`);
+    UNAUTHENTICATED says they were refused.
+    """
+    GetDistribution: _aio.UnaryUnaryMultiCallable[_imaged_pb2.GetDistributionRequest, _imaged_pb2.GetDistributionResponse]  # type: ignore[assignment]
+    """GetDistribution describes the manifest a reference names in its registry
+    and the platforms it serves (`GET /distribution/{name}/json`).
+    """
+
+class DistributionServicer(metaclass=_abc_1.ABCMeta):
+    """Distribution talks to image registries (Registry HTTP API v2) for imaged:
+    pull, push, login checks and remote manifest inspection. It is served by the
+    imaged process and writes the same image, reference and layer keys as
+    Images, plus /dockyard/v1/distribution/<diff id> (which registry blobs hold
+    each layer, used to skip and mount blobs on push).
+    """
+
+    @_abc_1.abstractmethod
+    def PullImage(
+        self,
+        request: _imaged_pb2.PullImageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_imaged_pb2.PullImageResponse], _abc.AsyncIterator[_imaged_pb2.PullImageResponse]]:
+        """PullImage downloads an image (`docker pull`) and streams Docker's progress
+        messages. Errors found before the first message (bad reference, unknown
+        repository or tag: NOT_FOUND, missing or wrong credentials:
+        UNAUTHENTICATED) end the call with no message; later ones end the stream
+        with their status. A failed pull leaves no image, layer or blob behind.
+        """
+
+    @_abc_1.abstractmethod
+    def PushImage(
+        self,
+        request: _imaged_pb2.PushImageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_imaged_pb2.PushImageResponse], _abc.AsyncIterator[_imaged_pb2.PushImageResponse]]:
+        """PushImage uploads one tag, or every tag of a repository, to its registry
+        (`docker push`), streaming Docker's progress messages; the last ones are
+        "<tag>: digest: sha256:… size: N" and an aux message with the result.
+        """
+
+    @_abc_1.abstractmethod
+    def CheckAuth(
+        self,
+        request: _imaged_pb2.CheckAuthRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_imaged_pb2.CheckAuthResponse, _abc.Awaitable[_imaged_pb2.CheckAuthResponse]]:
+        """CheckAuth verifies credentials against a registry (`docker login`);
+        UNAUTHENTICATED says they were refused.
+        """
+
+    @_abc_1.abstractmethod
+    def GetDistribution(
+        self,
+        request: _imaged_pb2.GetDistributionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_imaged_pb2.GetDistributionResponse, _abc.Awaitable[_imaged_pb2.GetDistributionResponse]]:
+        """GetDistribution describes the manifest a reference names in its registry
+        and the platforms it serves (`GET /distribution/{name}/json`).
+        """
+
+def add_DistributionServicer_to_server(servicer: DistributionServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -860,3 +860,739 @@ class ReleaseAddressResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReleaseAddressResponse: _TypeAlias = ReleaseAddressResponse  # noqa: Y015
+
+@_typing.final
+class EndpointRequest(_message.Message):
+    """EndpointRequest is one network a container joins."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NETWORK_FIELD_NUMBER: _builtins.int
+    IPV4_ADDRESS_FIELD_NUMBER: _builtins.int
+    ALIASES_FIELD_NUMBER: _builtins.int
+    MAC_ADDRESS_FIELD_NUMBER: _builtins.int
+    LINKS_FIELD_NUMBER: _builtins.int
+    network: _builtins.str
+    """network is a name, full ID or unique ID prefix ("bridge", "host", "none" ...)."""
+    ipv4_address: _builtins.str
+    """ipv4_address asks for this address (--ip, user networks only); empty allocates."""
+    mac_address: _builtins.str
+    """mac_address of the interface; empty generates 02:42 + the IPv4 bytes."""
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """aliases are extra DNS names on this network (user networks only)."""
+
+    @_builtins.property
+    def links(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """links are "container_name:alias" entries (--link, default bridge only)."""
+
+    def __init__(
+        self,
+        *,
+        network: _builtins.str = ...,
+        ipv4_address: _builtins.str = ...,
+        aliases: _abc.Iterable[_builtins.str] | None = ...,
+        mac_address: _builtins.str = ...,
+        links: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "ipv4_address", b"ipv4_address", "links", b"links", "mac_address", b"mac_address", "network", b"network"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EndpointRequest: _TypeAlias = EndpointRequest  # noqa: Y015
+
+@_typing.final
+class PortBinding(_message.Message):
+    """PortBinding publishes one container port on the host."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_PORT_FIELD_NUMBER: _builtins.int
+    PROTOCOL_FIELD_NUMBER: _builtins.int
+    HOST_IP_FIELD_NUMBER: _builtins.int
+    HOST_PORT_FIELD_NUMBER: _builtins.int
+    HOST_PORT_END_FIELD_NUMBER: _builtins.int
+    container_port: _builtins.int
+    """container_port is 1-65535."""
+    protocol: _builtins.str
+    """protocol is "tcp" (default), "udp" or "sctp"."""
+    host_ip: _builtins.str
+    """host_ip is the IPv4 address to publish on; empty or 0.0.0.0 means all."""
+    host_port: _builtins.int
+    """host_port is the host port; 0 picks a free one in 32768-60999."""
+    host_port_end: _builtins.int
+    """host_port_end, when set, makes host_port..host_port_end a range to pick from."""
+    def __init__(
+        self,
+        *,
+        container_port: _builtins.int = ...,
+        protocol: _builtins.str = ...,
+        host_ip: _builtins.str = ...,
+        host_port: _builtins.int = ...,
+        host_port_end: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_port", b"container_port", "host_ip", b"host_ip", "host_port", b"host_port", "host_port_end", b"host_port_end", "protocol", b"protocol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PortBinding: _TypeAlias = PortBinding  # noqa: Y015
+
+@_typing.final
+class ExposedPort(_message.Message):
+    """ExposedPort is a port an image exposes (published by publish_all)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PORT_FIELD_NUMBER: _builtins.int
+    PROTOCOL_FIELD_NUMBER: _builtins.int
+    port: _builtins.int
+    """port number, 1-65535."""
+    protocol: _builtins.str
+    """protocol is "tcp", "udp" or "sctp"."""
+    def __init__(
+        self,
+        *,
+        port: _builtins.int = ...,
+        protocol: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["port", b"port", "protocol", b"protocol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExposedPort: _TypeAlias = ExposedPort  # noqa: Y015
+
+@_typing.final
+class SandboxSpec(_message.Message):
+    """SandboxSpec describes the network a container is to get."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    CONTAINER_NAME_FIELD_NUMBER: _builtins.int
+    HOSTNAME_FIELD_NUMBER: _builtins.int
+    DOMAINNAME_FIELD_NUMBER: _builtins.int
+    NETWORK_MODE_FIELD_NUMBER: _builtins.int
+    ENDPOINTS_FIELD_NUMBER: _builtins.int
+    PORT_BINDINGS_FIELD_NUMBER: _builtins.int
+    EXPOSED_PORTS_FIELD_NUMBER: _builtins.int
+    PUBLISH_ALL_FIELD_NUMBER: _builtins.int
+    DNS_FIELD_NUMBER: _builtins.int
+    DNS_SEARCH_FIELD_NUMBER: _builtins.int
+    DNS_OPTIONS_FIELD_NUMBER: _builtins.int
+    EXTRA_HOSTS_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the container's full ID (lower-case hex)."""
+    container_name: _builtins.str
+    """container_name without the leading "/": a DNS name on user networks."""
+    hostname: _builtins.str
+    """hostname written to /etc/hostname and /etc/hosts."""
+    domainname: _builtins.str
+    """domainname, appended to hostname in /etc/hosts when set."""
+    network_mode: _builtins.str
+    """network_mode: "bridge", "none", "host", "container:<id>" or a network name."""
+    publish_all: _builtins.bool
+    """publish_all publishes every exposed port not already bound."""
+    @_builtins.property
+    def endpoints(self) -> _containers.RepeatedCompositeFieldContainer[Global___EndpointRequest]:
+        """endpoints are the networks to join; empty joins network_mode's network."""
+
+    @_builtins.property
+    def port_bindings(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortBinding]:
+        """port_bindings to publish (-p)."""
+
+    @_builtins.property
+    def exposed_ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExposedPort]:
+        """exposed_ports get free host ports when publish_all is set (-P)."""
+
+    @_builtins.property
+    def dns(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """dns servers (--dns): resolv.conf's on the default bridge, the embedded
+        DNS's upstreams on user networks.
+        """
+
+    @_builtins.property
+    def dns_search(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """dns_search domains (--dns-search)."""
+
+    @_builtins.property
+    def dns_options(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """dns_options (--dns-option)."""
+
+    @_builtins.property
+    def extra_hosts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """extra_hosts are "name:ip" lines for /etc/hosts (--add-host); the IP
+        "host-gateway" stands for the default bridge's gateway.
+        """
+
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        container_name: _builtins.str = ...,
+        hostname: _builtins.str = ...,
+        domainname: _builtins.str = ...,
+        network_mode: _builtins.str = ...,
+        endpoints: _abc.Iterable[Global___EndpointRequest] | None = ...,
+        port_bindings: _abc.Iterable[Global___PortBinding] | None = ...,
+        exposed_ports: _abc.Iterable[Global___ExposedPort] | None = ...,
+        publish_all: _builtins.bool = ...,
+        dns: _abc.Iterable[_builtins.str] | None = ...,
+        dns_search: _abc.Iterable[_builtins.str] | None = ...,
+        dns_options: _abc.Iterable[_builtins.str] | None = ...,
+        extra_hosts: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "container_name", b"container_name", "dns", b"dns", "dns_options", b"dns_options", "dns_search", b"dns_search", "domainname", b"domainname", "endpoints", b"endpoints", "exposed_ports", b"exposed_ports", "extra_hosts", b"extra_hosts", "hostname", b"hostname", "network_mode", b"network_mode", "port_bindings", b"port_bindings", "publish_all", b"publish_all"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SandboxSpec: _TypeAlias = SandboxSpec  # noqa: Y015
+
+@_typing.final
+class AttachedEndpoint(_message.Message):
+    """AttachedEndpoint is what NetworkSettings.Networks[<name>] shows."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NETWORK_ID_FIELD_NUMBER: _builtins.int
+    NETWORK_NAME_FIELD_NUMBER: _builtins.int
+    ENDPOINT_ID_FIELD_NUMBER: _builtins.int
+    IP_ADDRESS_FIELD_NUMBER: _builtins.int
+    IP_PREFIX_LEN_FIELD_NUMBER: _builtins.int
+    GATEWAY_FIELD_NUMBER: _builtins.int
+    MAC_ADDRESS_FIELD_NUMBER: _builtins.int
+    ALIASES_FIELD_NUMBER: _builtins.int
+    DNS_NAMES_FIELD_NUMBER: _builtins.int
+    LINKS_FIELD_NUMBER: _builtins.int
+    INTERFACE_FIELD_NUMBER: _builtins.int
+    HOST_INTERFACE_FIELD_NUMBER: _builtins.int
+    network_id: _builtins.str
+    """network_id is the network's full ID."""
+    network_name: _builtins.str
+    """network_name is the network's name."""
+    endpoint_id: _builtins.str
+    """endpoint_id is the endpoint's 64-hex ID."""
+    ip_address: _builtins.str
+    """ip_address is the container's IPv4 address on the network."""
+    ip_prefix_len: _builtins.int
+    """ip_prefix_len is the network's prefix length."""
+    gateway: _builtins.str
+    """gateway is the network's gateway address."""
+    mac_address: _builtins.str
+    """mac_address of the container's interface."""
+    interface: _builtins.str
+    """interface is the device in the container: eth0, eth1 ..."""
+    host_interface: _builtins.str
+    """host_interface is the veth's host end in the network's bridge."""
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """aliases asked for on this network."""
+
+    @_builtins.property
+    def dns_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """dns_names the embedded DNS answers for this endpoint (empty on the default bridge)."""
+
+    @_builtins.property
+    def links(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """links of the endpoint ("name:alias")."""
+
+    def __init__(
+        self,
+        *,
+        network_id: _builtins.str = ...,
+        network_name: _builtins.str = ...,
+        endpoint_id: _builtins.str = ...,
+        ip_address: _builtins.str = ...,
+        ip_prefix_len: _builtins.int = ...,
+        gateway: _builtins.str = ...,
+        mac_address: _builtins.str = ...,
+        aliases: _abc.Iterable[_builtins.str] | None = ...,
+        dns_names: _abc.Iterable[_builtins.str] | None = ...,
+        links: _abc.Iterable[_builtins.str] | None = ...,
+        interface: _builtins.str = ...,
+        host_interface: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "dns_names", b"dns_names", "endpoint_id", b"endpoint_id", "gateway", b"gateway", "host_interface", b"host_interface", "interface", b"interface", "ip_address", b"ip_address", "ip_prefix_len", b"ip_prefix_len", "links", b"links", "mac_address", b"mac_address", "network_id", b"network_id", "network_name", b"network_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttachedEndpoint: _TypeAlias = AttachedEndpoint  # noqa: Y015
+
+@_typing.final
+class Sandbox(_message.Message):
+    """Sandbox is a container's network as made."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    NETNS_PATH_FIELD_NUMBER: _builtins.int
+    HOSTS_PATH_FIELD_NUMBER: _builtins.int
+    HOSTNAME_PATH_FIELD_NUMBER: _builtins.int
+    RESOLV_CONF_PATH_FIELD_NUMBER: _builtins.int
+    ENDPOINTS_FIELD_NUMBER: _builtins.int
+    PORTS_FIELD_NUMBER: _builtins.int
+    SANDBOX_KEY_FIELD_NUMBER: _builtins.int
+    NETWORK_MODE_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id of the owner."""
+    netns_path: _builtins.str
+    """netns_path is the bind-mounted namespace to give runc; empty for host mode."""
+    hosts_path: _builtins.str
+    """hosts_path is the file to bind-mount on the container's /etc/hosts."""
+    hostname_path: _builtins.str
+    """hostname_path is the file for /etc/hostname."""
+    resolv_conf_path: _builtins.str
+    """resolv_conf_path is the file for /etc/resolv.conf."""
+    sandbox_key: _builtins.str
+    """sandbox_key is NetworkSettings.SandboxKey."""
+    network_mode: _builtins.str
+    """network_mode as resolved: "bridge", "none", "host", "container:<id>" or a name."""
+    @_builtins.property
+    def endpoints(self) -> _containers.RepeatedCompositeFieldContainer[Global___AttachedEndpoint]:
+        """endpoints are the joined networks, in join order (eth0 first)."""
+
+    @_builtins.property
+    def ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortBinding]:
+        """ports are the bindings as made: chosen host ports filled in."""
+
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        netns_path: _builtins.str = ...,
+        hosts_path: _builtins.str = ...,
+        hostname_path: _builtins.str = ...,
+        resolv_conf_path: _builtins.str = ...,
+        endpoints: _abc.Iterable[Global___AttachedEndpoint] | None = ...,
+        ports: _abc.Iterable[Global___PortBinding] | None = ...,
+        sandbox_key: _builtins.str = ...,
+        network_mode: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "endpoints", b"endpoints", "hostname_path", b"hostname_path", "hosts_path", b"hosts_path", "netns_path", b"netns_path", "network_mode", b"network_mode", "ports", b"ports", "resolv_conf_path", b"resolv_conf_path", "sandbox_key", b"sandbox_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Sandbox: _TypeAlias = Sandbox  # noqa: Y015
+
+@_typing.final
+class InterfaceStats(_message.Message):
+    """InterfaceStats are one interface's counters inside the container."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RX_BYTES_FIELD_NUMBER: _builtins.int
+    RX_PACKETS_FIELD_NUMBER: _builtins.int
+    RX_ERRORS_FIELD_NUMBER: _builtins.int
+    RX_DROPPED_FIELD_NUMBER: _builtins.int
+    TX_BYTES_FIELD_NUMBER: _builtins.int
+    TX_PACKETS_FIELD_NUMBER: _builtins.int
+    TX_ERRORS_FIELD_NUMBER: _builtins.int
+    TX_DROPPED_FIELD_NUMBER: _builtins.int
+    rx_bytes: _builtins.int
+    """rx_bytes received."""
+    rx_packets: _builtins.int
+    """rx_packets received."""
+    rx_errors: _builtins.int
+    """rx_errors on receive."""
+    rx_dropped: _builtins.int
+    """rx_dropped on receive."""
+    tx_bytes: _builtins.int
+    """tx_bytes sent."""
+    tx_packets: _builtins.int
+    """tx_packets sent."""
+    tx_errors: _builtins.int
+    """tx_errors on send."""
+    tx_dropped: _builtins.int
+    """tx_dropped on send."""
+    def __init__(
+        self,
+        *,
+        rx_bytes: _builtins.int = ...,
+        rx_packets: _builtins.int = ...,
+        rx_errors: _builtins.int = ...,
+        rx_dropped: _builtins.int = ...,
+        tx_bytes: _builtins.int = ...,
+        tx_packets: _builtins.int = ...,
+        tx_errors: _builtins.int = ...,
+        tx_dropped: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rx_bytes", b"rx_bytes", "rx_dropped", b"rx_dropped", "rx_errors", b"rx_errors", "rx_packets", b"rx_packets", "tx_bytes", b"tx_bytes", "tx_dropped", b"tx_dropped", "tx_errors", b"tx_errors", "tx_packets", b"tx_packets"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InterfaceStats: _TypeAlias = InterfaceStats  # noqa: Y015
+
+@_typing.final
+class CreateSandboxRequest(_message.Message):
+    """CreateSandboxRequest carries the spec."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SPEC_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def spec(self) -> Global___SandboxSpec:
+        """spec of the sandbox to make."""
+
+    def __init__(
+        self,
+        *,
+        spec: Global___SandboxSpec | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateSandboxRequest: _TypeAlias = CreateSandboxRequest  # noqa: Y015
+
+@_typing.final
+class CreateSandboxResponse(_message.Message):
+    """CreateSandboxResponse is the sandbox as made."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SANDBOX_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sandbox(self) -> Global___Sandbox:
+        """sandbox as made."""
+
+    def __init__(
+        self,
+        *,
+        sandbox: Global___Sandbox | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sandbox", b"sandbox"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sandbox", b"sandbox"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateSandboxResponse: _TypeAlias = CreateSandboxResponse  # noqa: Y015
+
+@_typing.final
+class GetSandboxRequest(_message.Message):
+    """GetSandboxRequest names a container."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the full ID."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSandboxRequest: _TypeAlias = GetSandboxRequest  # noqa: Y015
+
+@_typing.final
+class GetSandboxResponse(_message.Message):
+    """GetSandboxResponse is the container's sandbox."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SANDBOX_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sandbox(self) -> Global___Sandbox:
+        """sandbox of the container."""
+
+    def __init__(
+        self,
+        *,
+        sandbox: Global___Sandbox | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sandbox", b"sandbox"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sandbox", b"sandbox"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSandboxResponse: _TypeAlias = GetSandboxResponse  # noqa: Y015
+
+@_typing.final
+class RemoveSandboxRequest(_message.Message):
+    """RemoveSandboxRequest names a container."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the full ID."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveSandboxRequest: _TypeAlias = RemoveSandboxRequest  # noqa: Y015
+
+@_typing.final
+class RemoveSandboxResponse(_message.Message):
+    """RemoveSandboxResponse is empty: the sandbox is gone."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveSandboxResponse: _TypeAlias = RemoveSandboxResponse  # noqa: Y015
+
+@_typing.final
+class ConnectContainerRequest(_message.Message):
+    """ConnectContainerRequest joins one more network."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    ENDPOINT_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the full ID of a container with a sandbox."""
+    @_builtins.property
+    def endpoint(self) -> Global___EndpointRequest:
+        """endpoint is the network to join and its settings."""
+
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        endpoint: Global___EndpointRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["endpoint", b"endpoint"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "endpoint", b"endpoint"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConnectContainerRequest: _TypeAlias = ConnectContainerRequest  # noqa: Y015
+
+@_typing.final
+class ConnectContainerResponse(_message.Message):
+    """ConnectContainerResponse is the sandbox after the change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SANDBOX_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sandbox(self) -> Global___Sandbox:
+        """sandbox with the new endpoint last."""
+
+    def __init__(
+        self,
+        *,
+        sandbox: Global___Sandbox | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sandbox", b"sandbox"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sandbox", b"sandbox"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConnectContainerResponse: _TypeAlias = ConnectContainerResponse  # noqa: Y015
+
+@_typing.final
+class DisconnectContainerRequest(_message.Message):
+    """DisconnectContainerRequest leaves one network."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    NETWORK_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the full ID of a container with a sandbox."""
+    network: _builtins.str
+    """network is a name, full ID or unique ID prefix."""
+    force: _builtins.bool
+    """force: not being connected is not an error."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        network: _builtins.str = ...,
+        force: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "force", b"force", "network", b"network"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DisconnectContainerRequest: _TypeAlias = DisconnectContainerRequest  # noqa: Y015
+
+@_typing.final
+class DisconnectContainerResponse(_message.Message):
+    """DisconnectContainerResponse is the sandbox after the change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SANDBOX_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sandbox(self) -> Global___Sandbox:
+        """sandbox without the endpoint."""
+
+    def __init__(
+        self,
+        *,
+        sandbox: Global___Sandbox | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sandbox", b"sandbox"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sandbox", b"sandbox"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DisconnectContainerResponse: _TypeAlias = DisconnectContainerResponse  # noqa: Y015
+
+@_typing.final
+class GetSandboxStatsRequest(_message.Message):
+    """GetSandboxStatsRequest names a container."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the full ID."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSandboxStatsRequest: _TypeAlias = GetSandboxStatsRequest  # noqa: Y015
+
+@_typing.final
+class GetSandboxStatsResponse(_message.Message):
+    """GetSandboxStatsResponse holds the counters by interface name (eth0 ...)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class InterfacesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___InterfaceStats: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___InterfaceStats | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    INTERFACES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def interfaces(self) -> _containers.MessageMap[_builtins.str, Global___InterfaceStats]:
+        """interfaces maps an interface name to its counters."""
+
+    def __init__(
+        self,
+        *,
+        interfaces: _abc.Mapping[_builtins.str, Global___InterfaceStats] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["interfaces", b"interfaces"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSandboxStatsResponse: _TypeAlias = GetSandboxStatsResponse  # noqa: Y015
+
+@_typing.final
+class CheckEndpointRequest(_message.Message):
+    """CheckEndpointRequest is a join to validate."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENDPOINT_FIELD_NUMBER: _builtins.int
+    JOINED_NETWORKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def endpoint(self) -> Global___EndpointRequest:
+        """endpoint to validate."""
+
+    @_builtins.property
+    def joined_networks(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """joined_networks are the networks (names or IDs) the container is already
+        recorded on; joining one of them again is refused.
+        """
+
+    def __init__(
+        self,
+        *,
+        endpoint: Global___EndpointRequest | None = ...,
+        joined_networks: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["endpoint", b"endpoint"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoint", b"endpoint", "joined_networks", b"joined_networks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckEndpointRequest: _TypeAlias = CheckEndpointRequest  # noqa: Y015
+
+@_typing.final
+class CheckEndpointResponse(_message.Message):
+    """CheckEndpointResponse is the network the request would join."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NETWORK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def network(self) -> Global___Network:
+        """network resolved from the request."""
+
+    def __init__(
+        self,
+        *,
+        network: Global___Network | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["network", b"network"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["network", b"network"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckEndpointResponse: _TypeAlias = CheckEndpointResponse  # noqa: Y015

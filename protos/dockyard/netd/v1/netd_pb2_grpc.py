@@ -28,7 +28,7 @@ if _version_not_supported:
 class NetworksStub:
     """Networks serves container networking. It is the only writer of the keys
     under /dockyard/v1/networks/, /dockyard/v1/network-names/,
-    /dockyard/v1/endpoints/ and /dockyard/v1/ipam/.
+    /dockyard/v1/endpoints/, /dockyard/v1/ipam/ and /dockyard/v1/sandboxes/.
     """
 
     def __init__(self, channel):
@@ -77,12 +77,47 @@ class NetworksStub:
                 request_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.ReleaseAddressRequest.SerializeToString,
                 response_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.ReleaseAddressResponse.FromString,
                 _registered_method=True)
+        self.CreateSandbox = channel.unary_unary(
+                '/dockyard.netd.v1.Networks/CreateSandbox',
+                request_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.CreateSandboxRequest.SerializeToString,
+                response_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.CreateSandboxResponse.FromString,
+                _registered_method=True)
+        self.GetSandbox = channel.unary_unary(
+                '/dockyard.netd.v1.Networks/GetSandbox',
+                request_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.GetSandboxRequest.SerializeToString,
+                response_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.GetSandboxResponse.FromString,
+                _registered_method=True)
+        self.RemoveSandbox = channel.unary_unary(
+                '/dockyard.netd.v1.Networks/RemoveSandbox',
+                request_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.RemoveSandboxRequest.SerializeToString,
+                response_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.RemoveSandboxResponse.FromString,
+                _registered_method=True)
+        self.ConnectContainer = channel.unary_unary(
+                '/dockyard.netd.v1.Networks/ConnectContainer',
+                request_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.ConnectContainerRequest.SerializeToString,
+                response_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.ConnectContainerResponse.FromString,
+                _registered_method=True)
+        self.DisconnectContainer = channel.unary_unary(
+                '/dockyard.netd.v1.Networks/DisconnectContainer',
+                request_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.DisconnectContainerRequest.SerializeToString,
+                response_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.DisconnectContainerResponse.FromString,
+                _registered_method=True)
+        self.GetSandboxStats = channel.unary_unary(
+                '/dockyard.netd.v1.Networks/GetSandboxStats',
+                request_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.GetSandboxStatsRequest.SerializeToString,
+                response_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.GetSandboxStatsResponse.FromString,
+                _registered_method=True)
+        self.CheckEndpoint = channel.unary_unary(
+                '/dockyard.netd.v1.Networks/CheckEndpoint',
+                request_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.CheckEndpointRequest.SerializeToString,
+                response_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.CheckEndpointResponse.FromString,
+                _registered_method=True)
 
 
 class NetworksServicer:
     """Networks serves container networking. It is the only writer of the keys
     under /dockyard/v1/networks/, /dockyard/v1/network-names/,
-    /dockyard/v1/endpoints/ and /dockyard/v1/ipam/.
+    /dockyard/v1/endpoints/, /dockyard/v1/ipam/ and /dockyard/v1/sandboxes/.
     """
 
     def GetNetworkInfo(self, request, context):
@@ -152,6 +187,72 @@ class NetworksServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateSandbox(self, request, context):
+        """CreateSandbox makes a container's network: its namespace (bind-mounted
+        under <exec-root>/netns/ for the runtime), one veth endpoint per network
+        with address, MAC and default route, published ports, DNS names and its
+        hosts/hostname/resolv.conf files. All or nothing: a failure undoes every
+        step. Errors: NOT_FOUND for an unknown network, INVALID_ARGUMENT for bad
+        input (an address outside the subnet ...), ALREADY_EXISTS for a taken
+        address or host port or an existing sandbox, PERMISSION_DENIED for host
+        or none mixed with other networks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSandbox(self, request, context):
+        """GetSandbox returns a container's sandbox as made. NOT_FOUND when it has none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveSandbox(self, request, context):
+        """RemoveSandbox releases everything of a sandbox: addresses, rules, held
+        ports, veths, namespace, files, DNS names. Removing a missing sandbox is
+        not an error.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConnectContainer(self, request, context):
+        """ConnectContainer joins a running container's sandbox to one more network.
+        NOT_FOUND without a sandbox (a stopped container: the caller records the
+        network for its next start), PERMISSION_DENIED when already connected or
+        for host/none sandboxes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisconnectContainer(self, request, context):
+        """DisconnectContainer removes one network's endpoint from a sandbox; the
+        default route moves to another network with a way out. PERMISSION_DENIED
+        when the container is not connected to it (unless force).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSandboxStats(self, request, context):
+        """GetSandboxStats returns the counters of every interface in the sandbox's
+        namespace but lo (Docker's stats "networks"); empty for host mode.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckEndpoint(self, request, context):
+        """CheckEndpoint validates a request to join a network without reserving
+        anything (for `docker network connect` of a stopped container) and
+        returns the network. Same errors as CreateSandbox.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NetworksServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -195,6 +296,41 @@ def add_NetworksServicer_to_server(servicer, server):
                     request_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.ReleaseAddressRequest.FromString,
                     response_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.ReleaseAddressResponse.SerializeToString,
             ),
+            'CreateSandbox': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSandbox,
+                    request_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.CreateSandboxRequest.FromString,
+                    response_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.CreateSandboxResponse.SerializeToString,
+            ),
+            'GetSandbox': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSandbox,
+                    request_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.GetSandboxRequest.FromString,
+                    response_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.GetSandboxResponse.SerializeToString,
+            ),
+            'RemoveSandbox': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveSandbox,
+                    request_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.RemoveSandboxRequest.FromString,
+                    response_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.RemoveSandboxResponse.SerializeToString,
+            ),
+            'ConnectContainer': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConnectContainer,
+                    request_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.ConnectContainerRequest.FromString,
+                    response_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.ConnectContainerResponse.SerializeToString,
+            ),
+            'DisconnectContainer': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisconnectContainer,
+                    request_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.DisconnectContainerRequest.FromString,
+                    response_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.DisconnectContainerResponse.SerializeToString,
+            ),
+            'GetSandboxStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSandboxStats,
+                    request_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.GetSandboxStatsRequest.FromString,
+                    response_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.GetSandboxStatsResponse.SerializeToString,
+            ),
+            'CheckEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckEndpoint,
+                    request_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.CheckEndpointRequest.FromString,
+                    response_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.CheckEndpointResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'dockyard.netd.v1.Networks', rpc_method_handlers)
@@ -206,7 +342,7 @@ def add_NetworksServicer_to_server(servicer, server):
 class Networks:
     """Networks serves container networking. It is the only writer of the keys
     under /dockyard/v1/networks/, /dockyard/v1/network-names/,
-    /dockyard/v1/endpoints/ and /dockyard/v1/ipam/.
+    /dockyard/v1/endpoints/, /dockyard/v1/ipam/ and /dockyard/v1/sandboxes/.
     """
 
     @staticmethod
@@ -415,6 +551,195 @@ class Networks:
             '/dockyard.netd.v1.Networks/ReleaseAddress',
             dockyard_dot_netd_dot_v1_dot_netd__pb2.ReleaseAddressRequest.SerializeToString,
             dockyard_dot_netd_dot_v1_dot_netd__pb2.ReleaseAddressResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSandbox(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.netd.v1.Networks/CreateSandbox',
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.CreateSandboxRequest.SerializeToString,
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.CreateSandboxResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSandbox(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.netd.v1.Networks/GetSandbox',
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.GetSandboxRequest.SerializeToString,
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.GetSandboxResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveSandbox(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.netd.v1.Networks/RemoveSandbox',
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.RemoveSandboxRequest.SerializeToString,
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.RemoveSandboxResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConnectContainer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.netd.v1.Networks/ConnectContainer',
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.ConnectContainerRequest.SerializeToString,
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.ConnectContainerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisconnectContainer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.netd.v1.Networks/DisconnectContainer',
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.DisconnectContainerRequest.SerializeToString,
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.DisconnectContainerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSandboxStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.netd.v1.Networks/GetSandboxStats',
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.GetSandboxStatsRequest.SerializeToString,
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.GetSandboxStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.netd.v1.Networks/CheckEndpoint',
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.CheckEndpointRequest.SerializeToString,
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.CheckEndpointResponse.FromString,
             options,
             channel_credentials,
             insecure,

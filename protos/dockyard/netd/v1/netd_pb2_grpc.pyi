@@ -31,7 +31,7 @@ GRPC_VERSION: str
 class NetworksStub:
     """Networks serves container networking. It is the only writer of the keys
     under /dockyard/v1/networks/, /dockyard/v1/network-names/,
-    /dockyard/v1/endpoints/ and /dockyard/v1/ipam/.
+    /dockyard/v1/endpoints/, /dockyard/v1/ipam/ and /dockyard/v1/sandboxes/.
     """
 
     @_typing.overload
@@ -72,12 +72,49 @@ class NetworksStub:
     """ReleaseAddress frees an address so a later AllocateAddress may return it.
     Releasing an address that is not allocated is not an error.
     """
+    CreateSandbox: _grpc.UnaryUnaryMultiCallable[_netd_pb2.CreateSandboxRequest, _netd_pb2.CreateSandboxResponse]
+    """CreateSandbox makes a container's network: its namespace (bind-mounted
+    under <exec-root>/netns/ for the runtime), one veth endpoint per network
+    with address, MAC and default route, published ports, DNS names and its
+    hosts/hostname/resolv.conf files. All or nothing: a failure undoes every
+    step. Errors: NOT_FOUND for an unknown network, INVALID_ARGUMENT for bad
+    input (an address outside the subnet ...), ALREADY_EXISTS for a taken
+    address or host port or an existing sandbox, PERMISSION_DENIED for host
+    or none mixed with other networks.
+    """
+    GetSandbox: _grpc.UnaryUnaryMultiCallable[_netd_pb2.GetSandboxRequest, _netd_pb2.GetSandboxResponse]
+    """GetSandbox returns a container's sandbox as made. NOT_FOUND when it has none."""
+    RemoveSandbox: _grpc.UnaryUnaryMultiCallable[_netd_pb2.RemoveSandboxRequest, _netd_pb2.RemoveSandboxResponse]
+    """RemoveSandbox releases everything of a sandbox: addresses, rules, held
+    ports, veths, namespace, files, DNS names. Removing a missing sandbox is
+    not an error.
+    """
+    ConnectContainer: _grpc.UnaryUnaryMultiCallable[_netd_pb2.ConnectContainerRequest, _netd_pb2.ConnectContainerResponse]
+    """ConnectContainer joins a running container's sandbox to one more network.
+    NOT_FOUND without a sandbox (a stopped container: the caller records the
+    network for its next start), PERMISSION_DENIED when already connected or
+    for host/none sandboxes.
+    """
+    DisconnectContainer: _grpc.UnaryUnaryMultiCallable[_netd_pb2.DisconnectContainerRequest, _netd_pb2.DisconnectContainerResponse]
+    """DisconnectContainer removes one network's endpoint from a sandbox; the
+    default route moves to another network with a way out. PERMISSION_DENIED
+    when the container is not connected to it (unless force).
+    """
+    GetSandboxStats: _grpc.UnaryUnaryMultiCallable[_netd_pb2.GetSandboxStatsRequest, _netd_pb2.GetSandboxStatsResponse]
+    """GetSandboxStats returns the counters of every interface in the sandbox's
+    namespace but lo (Docker's stats "networks"); empty for host mode.
+    """
+    CheckEndpoint: _grpc.UnaryUnaryMultiCallable[_netd_pb2.CheckEndpointRequest, _netd_pb2.CheckEndpointResponse]
+    """CheckEndpoint validates a request to join a network without reserving
+    anything (for `docker network connect` of a stopped container) and
+    returns the network. Same errors as CreateSandbox.
+    """
 
 @_typing.type_check_only
 class NetworksAsyncStub(NetworksStub):
     """Networks serves container networking. It is the only writer of the keys
     under /dockyard/v1/networks/, /dockyard/v1/network-names/,
-    /dockyard/v1/endpoints/ and /dockyard/v1/ipam/.
+    /dockyard/v1/endpoints/, /dockyard/v1/ipam/ and /dockyard/v1/sandboxes/.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -115,11 +152,48 @@ class NetworksAsyncStub(NetworksStub):
     """ReleaseAddress frees an address so a later AllocateAddress may return it.
     Releasing an address that is not allocated is not an error.
     """
+    CreateSandbox: _aio.UnaryUnaryMultiCallable[_netd_pb2.CreateSandboxRequest, _netd_pb2.CreateSandboxResponse]  # type: ignore[assignment]
+    """CreateSandbox makes a container's network: its namespace (bind-mounted
+    under <exec-root>/netns/ for the runtime), one veth endpoint per network
+    with address, MAC and default route, published ports, DNS names and its
+    hosts/hostname/resolv.conf files. All or nothing: a failure undoes every
+    step. Errors: NOT_FOUND for an unknown network, INVALID_ARGUMENT for bad
+    input (an address outside the subnet ...), ALREADY_EXISTS for a taken
+    address or host port or an existing sandbox, PERMISSION_DENIED for host
+    or none mixed with other networks.
+    """
+    GetSandbox: _aio.UnaryUnaryMultiCallable[_netd_pb2.GetSandboxRequest, _netd_pb2.GetSandboxResponse]  # type: ignore[assignment]
+    """GetSandbox returns a container's sandbox as made. NOT_FOUND when it has none."""
+    RemoveSandbox: _aio.UnaryUnaryMultiCallable[_netd_pb2.RemoveSandboxRequest, _netd_pb2.RemoveSandboxResponse]  # type: ignore[assignment]
+    """RemoveSandbox releases everything of a sandbox: addresses, rules, held
+    ports, veths, namespace, files, DNS names. Removing a missing sandbox is
+    not an error.
+    """
+    ConnectContainer: _aio.UnaryUnaryMultiCallable[_netd_pb2.ConnectContainerRequest, _netd_pb2.ConnectContainerResponse]  # type: ignore[assignment]
+    """ConnectContainer joins a running container's sandbox to one more network.
+    NOT_FOUND without a sandbox (a stopped container: the caller records the
+    network for its next start), PERMISSION_DENIED when already connected or
+    for host/none sandboxes.
+    """
+    DisconnectContainer: _aio.UnaryUnaryMultiCallable[_netd_pb2.DisconnectContainerRequest, _netd_pb2.DisconnectContainerResponse]  # type: ignore[assignment]
+    """DisconnectContainer removes one network's endpoint from a sandbox; the
+    default route moves to another network with a way out. PERMISSION_DENIED
+    when the container is not connected to it (unless force).
+    """
+    GetSandboxStats: _aio.UnaryUnaryMultiCallable[_netd_pb2.GetSandboxStatsRequest, _netd_pb2.GetSandboxStatsResponse]  # type: ignore[assignment]
+    """GetSandboxStats returns the counters of every interface in the sandbox's
+    namespace but lo (Docker's stats "networks"); empty for host mode.
+    """
+    CheckEndpoint: _aio.UnaryUnaryMultiCallable[_netd_pb2.CheckEndpointRequest, _netd_pb2.CheckEndpointResponse]  # type: ignore[assignment]
+    """CheckEndpoint validates a request to join a network without reserving
+    anything (for `docker network connect` of a stopped container) and
+    returns the network. Same errors as CreateSandbox.
+    """
 
 class NetworksServicer(metaclass=_abc_1.ABCMeta):
     """Networks serves container networking. It is the only writer of the keys
     under /dockyard/v1/networks/, /dockyard/v1/network-names/,
-    /dockyard/v1/endpoints/ and /dockyard/v1/ipam/.
+    /dockyard/v1/endpoints/, /dockyard/v1/ipam/ and /dockyard/v1/sandboxes/.
     """
 
     @_abc_1.abstractmethod
@@ -202,6 +276,85 @@ class NetworksServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_netd_pb2.ReleaseAddressResponse, _abc.Awaitable[_netd_pb2.ReleaseAddressResponse]]:
         """ReleaseAddress frees an address so a later AllocateAddress may return it.
         Releasing an address that is not allocated is not an error.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateSandbox(
+        self,
+        request: _netd_pb2.CreateSandboxRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_netd_pb2.CreateSandboxResponse, _abc.Awaitable[_netd_pb2.CreateSandboxResponse]]:
+        """CreateSandbox makes a container's network: its namespace (bind-mounted
+        under <exec-root>/netns/ for the runtime), one veth endpoint per network
+        with address, MAC and default route, published ports, DNS names and its
+        hosts/hostname/resolv.conf files. All or nothing: a failure undoes every
+        step. Errors: NOT_FOUND for an unknown network, INVALID_ARGUMENT for bad
+        input (an address outside the subnet ...), ALREADY_EXISTS for a taken
+        address or host port or an existing sandbox, PERMISSION_DENIED for host
+        or none mixed with other networks.
+        """
+
+    @_abc_1.abstractmethod
+    def GetSandbox(
+        self,
+        request: _netd_pb2.GetSandboxRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_netd_pb2.GetSandboxResponse, _abc.Awaitable[_netd_pb2.GetSandboxResponse]]:
+        """GetSandbox returns a container's sandbox as made. NOT_FOUND when it has none."""
+
+    @_abc_1.abstractmethod
+    def RemoveSandbox(
+        self,
+        request: _netd_pb2.RemoveSandboxRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_netd_pb2.RemoveSandboxResponse, _abc.Awaitable[_netd_pb2.RemoveSandboxResponse]]:
+        """RemoveSandbox releases everything of a sandbox: addresses, rules, held
+        ports, veths, namespace, files, DNS names. Removing a missing sandbox is
+        not an error.
+        """
+
+    @_abc_1.abstractmethod
+    def ConnectContainer(
+        self,
+        request: _netd_pb2.ConnectContainerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_netd_pb2.ConnectContainerResponse, _abc.Awaitable[_netd_pb2.ConnectContainerResponse]]:
+        """ConnectContainer joins a running container's sandbox to one more network.
+        NOT_FOUND without a sandbox (a stopped container: the caller records the
+        network for its next start), PERMISSION_DENIED when already connected or
+        for host/none sandboxes.
+        """
+
+    @_abc_1.abstractmethod
+    def DisconnectContainer(
+        self,
+        request: _netd_pb2.DisconnectContainerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_netd_pb2.DisconnectContainerResponse, _abc.Awaitable[_netd_pb2.DisconnectContainerResponse]]:
+        """DisconnectContainer removes one network's endpoint from a sandbox; the
+        default route moves to another network with a way out. PERMISSION_DENIED
+        when the container is not connected to it (unless force).
+        """
+
+    @_abc_1.abstractmethod
+    def GetSandboxStats(
+        self,
+        request: _netd_pb2.GetSandboxStatsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_netd_pb2.GetSandboxStatsResponse, _abc.Awaitable[_netd_pb2.GetSandboxStatsResponse]]:
+        """GetSandboxStats returns the counters of every interface in the sandbox's
+        namespace but lo (Docker's stats "networks"); empty for host mode.
+        """
+
+    @_abc_1.abstractmethod
+    def CheckEndpoint(
+        self,
+        request: _netd_pb2.CheckEndpointRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_netd_pb2.CheckEndpointResponse, _abc.Awaitable[_netd_pb2.CheckEndpointResponse]]:
+        """CheckEndpoint validates a request to join a network without reserving
+        anything (for `docker network connect` of a stopped container) and
+        returns the network. Same errors as CreateSandbox.
         """
 
 def add_NetworksServicer_to_server(servicer: NetworksServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,1 @@
+"""Containers as the gateway owns them: records, names, create, and the API views."""

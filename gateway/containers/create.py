@@ -1,0 +1,189 @@
+"""``POST /containers/create``: validate, resolve the image, record, snapshot.
+
+The steps follow dockerd's order so a body with several problems reports the
+one dockerd would. Each step that made something is undone when a later one
+fails (or the request is cancelled): no record, name or snapshot is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from gateway.backends import Backends
+from gateway.containers.mount_points import mount_points
+from gateway.containers.names import check_name, generated_name
+from gateway.containers.network_settings import BUILTIN_MODES, initial_network_settings
+from gateway.containers.records import ContainerRecord, new_container_id
+from gateway.containers.settings import (
+    command_of,
+    default_hostname,
+    fill_host_config,
+    merge_image_config,
+)
+from gateway.containers.store import ContainerStore
+from gateway.containers.times import rfc3339_nano
+from gateway.containers.validation import (
+    HostLimits,
+    validate_config,
+    validate_host_config,
+    validate_networking_config,
+)
+from gateway.versioning import compare
+from services.common.config import DaemonConfig
+from services.common.errors import Conflict, InvalidArgument, NotFound
+
+log = logging.getLogger(__name__)
+
+GENERATED_NAME_ATTEMPTS = 6
+"""Random names tried before falling back to the short ID, as dockerd."""
+
+
+@dataclass(frozen=True)
+class CreateRequest:
+    """A decoded create body plus its query: what the client asked for."""
+
+    name: str
+    config: Mapping[str, Any]
+    host_config: Mapping[str, Any]
+    networking_config: Mapping[str, Any]
+    api_version: str
+
+
+def decode_body(body: Any, name: str, api_version: str) -> CreateRequest:
+    """Split the create body into Config, HostConfig and NetworkingConfig."""
+    if not isinstance(body, dict):
+        raise InvalidArgument("Config cannot be empty in order to create a container")
+    host_config = body.get("HostConfig") or {}
+    networking = body.get("NetworkingConfig") or {}
+    if not isinstance(host_config, dict) or not isinstance(networking, dict):
+        raise InvalidArgument("invalid JSON: HostConfig and NetworkingConfig must be objects")
+    config = {k: v for k, v in body.items() if k not in ("HostConfig", "NetworkingConfig")}
+    return CreateRequest(name, config, host_config, networking, api_version)
+
+
+async def create_container(
+    backends: Backends, daemon: DaemonConfig, limits: HostLimits, request: CreateRequest
+) -> str:
+    """Create the container; return its ID. Shielded: a client hang-up cannot cut it short."""
+    return await asyncio.shield(_create(backends, daemon, limits, request))
+
+
+async def _create(
+    backends: Backends, daemon: DaemonConfig, limits: HostLimits, request: CreateRequest
+) -> str:
+    validate_config(request.config)
+    validate_host_config(request.host_config, limits)
+    image_ref = str(request.config.get("Image") or "")
+    if not image_ref:
+        raise InvalidArgument("No command specified" if not request.config.get("Cmd")
+                              else "an image is required to create a container")
+    image = await backends.images.inspect_image(image_ref)
+    validate_networking_config(request.networking_config)
+    endpoints = dict(request.networking_config.get("EndpointsConfig") or {})
+    if len(endpoints) > 1 and compare(request.api_version, "1.44") < 0:
+        names = ", ".join(endpoints)
+        raise InvalidArgument(f"Container cannot be connected to network endpoints: {names}")
+    host_config = fill_host_config(request.host_config, daemon, request.api_version)
+    network_ids = await _resolve_networks(backends, host_config, endpoints)
+    config = merge_image_config(request.config, (image.config.get("config") or {}))
+    path, args = command_of(config)
+    containers = backends.containers
+    record = ContainerRecord(
+        id=new_container_id(), name="", created=rfc3339_nano(), path=path, args=args,
+        config=config, host_config=host_config, networking_config=endpoints,
+        image_id=image.id, image_name=image_ref,
+        network_settings=initial_network_settings(host_config["NetworkMode"], endpoints,
+                                                  network_ids),
+        mounts=mount_points(host_config, daemon.data_root),
+    )
+    if not config.get("Hostname"):
+        hostname = default_hostname(record.id, host_config["NetworkMode"])
+        record = replace(record, config={**config, "Hostname": hostname})
+    record = await _reserve(containers, record, request.name)
+    try:
+        snapshot = await backends.images.prepare_snapshot(record.id, image.id)
+    except BaseException:
+        await _forget(containers, record.id)
+        raise
+    try:
+        await containers.update(record.id, lambda r: replace(
+            r, rootfs=str(snapshot.rootfs),
+            graph_driver_data=graph_driver_data(snapshot.rootfs, image.graph_driver),
+        ))
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await backends.images.remove_snapshot(record.id)
+        await _forget(containers, record.id)
+        raise
+    return record.id
+
+
+async def _resolve_networks(
+    backends: Backends, host_config: dict[str, Any], endpoints: Mapping[str, Any]
+) -> dict[str, str]:
+    """Check every network named exists (404 as netd words it); name → ID for user networks.
+
+    ``container:<ref>`` is rewritten to the container's ID as dockerd does, so
+    a rename of the other container does not break the link.
+    """
+    mode = str(host_config["NetworkMode"])
+    kind, _, ref = mode.partition(":")
+    if kind == "container":
+        if not ref:
+            raise InvalidArgument(
+                "Invalid network mode: invalid container format container:<name|id>"
+            )
+        with contextlib.suppress(NotFound):
+            host_config["NetworkMode"] = "container:" + (await backends.containers.get(ref)).id
+    ids: dict[str, str] = {}
+    names = [] if kind == "container" else [mode]
+    for name in [*names, *endpoints]:
+        if name in BUILTIN_MODES or name in ids:
+            continue
+        network = await backends.networks.inspect_network(name)
+        ids[name] = network.id
+    return ids
+
+
+async def _reserve(
+    containers: ContainerStore, record: ContainerRecord, name: str
+) -> ContainerRecord:
+    if name:
+        named = replace(record, name=check_name(name))
+        await containers.create(named)
+        return named
+    for attempt in range(GENERATED_NAME_ATTEMPTS):
+        named = replace(record, name=generated_name(attempt))
+        try:
+            await containers.create(named)
+            return named
+        except Conflict:
+            continue
+    named = replace(record, name="/" + record.id[:12])
+    await containers.create(named)
+    return named
+
+
+async def _forget(containers: ContainerStore, container_id: str) -> None:
+    """Undo the record and its name; logged, never raised, so the first error is reported."""
+    try:
+        await asyncio.shield(containers.delete(container_id))
+    except Exception:
+        log.exception("could not remove the record of failed create %s", container_id)
+
+
+def graph_driver_data(rootfs: Path, image_data: Mapping[str, str]) -> dict[str, str]:
+    """overlay2's GraphDriver.Data of a container: its own dirs over the image's layers."""
+    base = rootfs.parent
+    lowers = [d for d in (image_data.get("UpperDir", ""), image_data.get("LowerDir", "")) if d]
+    data = {"MergedDir": str(rootfs), "UpperDir": str(base / "diff"),
+            "WorkDir": str(base / "work")}
+    if lowers:
+        data["LowerDir"] = ":".join(lowers)
+    return dict(sorted(data.items()))

@@ -1,0 +1,359 @@
+"""Starting, stopping and removing containers across the services.
+
+``docker start`` = a cgroup (cgroupd) + a network sandbox (netd) + volumes
+(imaged) + the process (execd). Each step is undone when a later one fails, so
+a failed start leaves the container as it was. What a running container holds
+(sandbox, cgroup, volume mounts) is released when it stops for good: by the
+stop call itself, or by :class:`ExitReleaser` when the process ends on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any, Protocol
+
+from dockyard.execd.v1 import execd_pb2
+from gateway.containers import start_mounts as mounts_mod
+from gateway.containers.networking import network_mode, network_settings, sandbox_spec
+from gateway.containers.records import ContainerRecord
+from gateway.containers.resources import resources_from_host_config
+from gateway.containers.store import ContainerStore
+from services.cgroupd.resources import Resources
+from services.common.errors import Conflict, DockyardError, InvalidArgument, NotFound, NotModified
+from services.execd.models import (
+    CREATED,
+    EXITED,
+    PAUSED,
+    RESTARTING,
+    RUNNING,
+    RuntimeState,
+    decode_state,
+    runtime_key,
+)
+from services.netd.models import Sandbox, SandboxSpec
+
+log = logging.getLogger(__name__)
+
+
+class ProcessBackend(Protocol):
+    async def start_container(self, request: execd_pb2.StartContainerRequest) -> RuntimeState: ...
+    async def stop_container(
+        self, container_id: str, signal: str = "", timeout_seconds: int | None = None,
+        for_restart: bool = False,
+    ) -> RuntimeState: ...
+    async def kill_container(self, container_id: str, signal: str = "") -> None: ...
+    async def set_paused(self, container_id: str, paused: bool) -> RuntimeState: ...
+    async def delete_container(self, container_id: str) -> None: ...
+
+
+class SandboxBackend(Protocol):
+    async def create_sandbox(self, spec: SandboxSpec) -> Sandbox: ...
+    async def get_sandbox(self, container_id: str) -> Sandbox: ...
+    async def remove_sandbox(self, container_id: str) -> None: ...
+
+
+class CgroupState(Protocol):
+    @property
+    def cgroups_path(self) -> str: ...
+
+
+class CgroupBackend(Protocol):
+    async def create_cgroup(
+        self, container_id: str, resources: Resources | None = None, *, name: str = "",
+        cgroup_parent: str = "",
+    ) -> Any: ...
+    async def remove_cgroup(self, container_id: str) -> None: ...
+    async def freeze(self, container_id: str, wait_seconds: float = 10.0) -> str: ...
+    async def thaw(self, container_id: str, wait_seconds: float = 10.0) -> str: ...
+
+
+class SnapshotBackend(Protocol):
+    async def remove_snapshot(self, container_id: str) -> None: ...
+    async def inspect_image(self, name: str) -> Any: ...
+
+
+class StateReader(Protocol):
+    async def get(self, key: str) -> Any: ...
+
+
+async def read_state(store: StateReader, container_id: str) -> RuntimeState:
+    entry = await store.get(runtime_key(container_id))
+    if entry is None or entry.value is None:
+        return RuntimeState(container_id=container_id, status=CREATED)
+    return decode_state(entry.value)
+
+
+class ContainerLifecycle:
+    def __init__(
+        self,
+        records: ContainerStore,
+        states: StateReader,
+        processes: ProcessBackend,
+        sandboxes: SandboxBackend,
+        cgroups: CgroupBackend,
+        images: SnapshotBackend,
+        volumes: mounts_mod.VolumeMounter | None = None,
+    ) -> None:
+        self.records = records
+        self.states = states
+        self.processes = processes
+        self.sandboxes = sandboxes
+        self.cgroups = cgroups
+        self.images = images
+        self.volumes = volumes
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def lock(self, container_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(container_id, asyncio.Lock())
+
+    async def state(self, container_id: str) -> RuntimeState:
+        return await read_state(self.states, container_id)
+
+    # ---- start ------------------------------------------------------------------
+
+    async def start(self, ref: str) -> ContainerRecord:
+        record = await self.records.get(ref)
+        async with self.lock(record.id):
+            state = await self.state(record.id)
+            if state.status == PAUSED:
+                raise Conflict("cannot start a paused container, try unpause instead")
+            if state.status in (RUNNING, RESTARTING):
+                raise NotModified(f"container {record.id} is already started")
+            try:
+                return await self._start_locked(record, reset_restart_count=True)
+            except DockyardError:
+                if record.host_config.get("AutoRemove"):
+                    # As dockerd: a --rm container that could not start is
+                    # removed (the CLI waits for that before it reports).
+                    with contextlib.suppress(DockyardError):
+                        await self.remove(record.id, force=True)
+                raise
+
+    async def _resolve_mode(self, record: ContainerRecord, kind: str, mode: str) -> str:
+        """``container:<name or id>`` as ``container:<full id>`` of a running container."""
+        if not mode.startswith("container:"):
+            return mode
+        other = await self.records.get(mode.partition(":")[2])
+        if other.id == record.id:
+            raise InvalidArgument(f"cannot join own {kind} namespace")
+        state = await self.state(other.id)
+        if state.status not in (RUNNING, PAUSED):
+            raise Conflict(
+                f"cannot join {kind} namespace of a non running container: container "
+                f"{other.id} is {state.status}"
+            )
+        return f"container:{other.id}"
+
+    async def _namespace_path(self, record: ContainerRecord, kind: str, key: str) -> str:
+        mode = str(record.host_config.get(key) or "")
+        if not mode.startswith("container:"):
+            return ""
+        resolved = await self._resolve_mode(record, kind, mode)
+        state = await self.state(resolved.partition(":")[2])
+        return f"/proc/{state.pid}/ns/{kind}"
+
+    async def _start_locked(
+        self, record: ContainerRecord, reset_restart_count: bool
+    ) -> ContainerRecord:
+        undo: list[Callable[[], Awaitable[None]]] = []
+        try:
+            mode = await self._resolve_mode(record, "network", network_mode(record))
+            cgroup = await self.cgroups.create_cgroup(
+                record.id, resources_from_host_config(record.host_config),
+                name=record.name.removeprefix("/"),
+                cgroup_parent=str(record.host_config.get("CgroupParent") or ""),
+            )
+            undo.append(lambda: self._quietly(self.cgroups.remove_cgroup(record.id)))
+            sandbox = await self.sandboxes.create_sandbox(sandbox_spec(record, mode))
+            undo.append(lambda: self._quietly(self.sandboxes.remove_sandbox(record.id)))
+            planned = mounts_mod.plan_mounts(record.config, record.host_config)
+            resolved = await mounts_mod.resolve_mounts(record.id, planned, self.volumes)
+            undo.append(lambda: self._release_volumes(record.id, resolved.volumes))
+            image_config = await self._image_config(record)
+            request = execd_pb2.StartContainerRequest(
+                container_id=record.id,
+                name=record.name.removeprefix("/"),
+                config_json=json.dumps(dict(record.config)),
+                host_config_json=json.dumps(dict(record.host_config)),
+                image_config_json=json.dumps(image_config),
+                rootfs=record.rootfs,
+                mounts_json=json.dumps(resolved.for_spec),
+                netns_path=sandbox.netns_path,
+                network_mode=mode,
+                hosts_path=sandbox.hosts_path,
+                hostname_path=sandbox.hostname_path,
+                resolv_conf_path=sandbox.resolv_conf_path,
+                cgroups_path=str(cgroup.cgroups_path),
+                pid_namespace_path=await self._namespace_path(record, "pid", "PidMode"),
+                ipc_namespace_path=await self._namespace_path(record, "ipc", "IpcMode"),
+                uts_namespace_path=await self._namespace_path(record, "uts", "UTSMode"),
+                log_path=record.log_path,
+                reset_restart_count=reset_restart_count,
+            )
+            settings = network_settings(record, sandbox)
+
+            def started(r: ContainerRecord) -> ContainerRecord:
+                return replace(
+                    r, has_been_started=True, network_settings=settings,
+                    hosts_path=sandbox.hosts_path, hostname_path=sandbox.hostname_path,
+                    resolv_conf_path=sandbox.resolv_conf_path,
+                    mounts=tuple(resolved.for_inspect),
+                )
+
+            # Recorded before the process starts: an exit seen by the releaser
+            # finds the settings to clear.
+            updated = await self.records.update(record.id, started)
+            await self.processes.start_container(request)
+            return updated
+        except BaseException:
+            for step in reversed(undo):
+                await step()
+            raise
+
+    async def _image_config(self, record: ContainerRecord) -> dict[str, Any]:
+        try:
+            image = await self.images.inspect_image(record.image_id or record.image_name)
+        except NotFound:
+            return {}
+        config = getattr(image, "config", None)
+        if isinstance(config, dict):
+            return config
+        return {}
+
+    async def _quietly(self, call: Awaitable[object]) -> None:
+        try:
+            await call
+        except (NotFound, NotModified):
+            pass
+        except DockyardError as e:
+            log.warning("cleanup step failed: %s", e.message)
+
+    async def _release_volumes(self, container_id: str, names: list[str]) -> None:
+        if self.volumes is None:
+            return
+        for name in names:
+            await self._quietly(self.volumes.unmount_volume(name, container_id))
+
+    # ---- what a running container holds -------------------------------------------
+
+    async def release(self, container_id: str) -> None:
+        """Give back the sandbox, cgroup and volume mounts of a container that stopped."""
+        try:
+            record = await self.records.get(container_id)
+        except NotFound:
+            record = None
+        await self._quietly(self.sandboxes.remove_sandbox(container_id))
+        await self._quietly(self.cgroups.remove_cgroup(container_id))
+        if record is not None:
+            names = [str(m.get("Name")) for m in record.mounts if m.get("Type") == "volume"]
+            await self._release_volumes(container_id, names)
+            with contextlib.suppress(NotFound):
+                await self.records.update(
+                    container_id, lambda r: replace(r, network_settings=network_settings(r, None))
+                )
+
+    # ---- stop, kill, restart, pause ------------------------------------------------
+
+    async def stop(self, ref: str, signal: str = "", grace: int | None = None) -> None:
+        record = await self.records.get(ref)
+        state = await self.state(record.id)
+        if state.status not in (RUNNING, PAUSED, RESTARTING):
+            raise NotModified(f"container {record.id} is not running")
+        if state.status == PAUSED:
+            await self.cgroups.thaw(record.id)
+            await self.processes.set_paused(record.id, False)
+        await self.processes.stop_container(record.id, signal, grace)
+        await self.release(record.id)
+
+    async def kill(self, ref: str, signal: str = "") -> None:
+        record = await self.records.get(ref)
+        state = await self.state(record.id)
+        if state.status not in (RUNNING, PAUSED):
+            raise Conflict(
+                f"Cannot kill container: {ref}: Container {record.id} is not running"
+            )
+        await self.processes.kill_container(record.id, signal)
+
+    async def restart(self, ref: str, signal: str = "", grace: int | None = None) -> None:
+        record = await self.records.get(ref)
+        async with self.lock(record.id):
+            state = await self.state(record.id)
+            if state.status == PAUSED:
+                await self.cgroups.thaw(record.id)
+                await self.processes.set_paused(record.id, False)
+            if state.status in (RUNNING, PAUSED, RESTARTING):
+                with contextlib.suppress(NotModified):
+                    await self.processes.stop_container(record.id, signal, grace)
+            await self.release(record.id)
+            await self._start_locked(await self.records.get(record.id), reset_restart_count=True)
+
+    async def pause(self, ref: str) -> None:
+        record = await self.records.get(ref)
+        state = await self.state(record.id)
+        if state.status == PAUSED:
+            raise Conflict(f"Container {record.id} is already paused")
+        if state.status != RUNNING:
+            raise Conflict(f"Container {record.id} is not running")
+        await self.cgroups.freeze(record.id)
+        await self.processes.set_paused(record.id, True)
+
+    async def unpause(self, ref: str) -> None:
+        record = await self.records.get(ref)
+        state = await self.state(record.id)
+        if state.status != PAUSED:
+            raise Conflict(f"Container {record.id} is not paused")
+        await self.cgroups.thaw(record.id)
+        await self.processes.set_paused(record.id, False)
+
+    # ---- removal ----------------------------------------------------------------------
+
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        record = await self.records.get(ref)
+        state = await self.state(record.id)
+        if state.status in (RUNNING, PAUSED, RESTARTING):
+            if not force:
+                raise Conflict(
+                    f"cannot remove container \"{record.name}\": container is {state.status}: "
+                    "stop the container before removing or force remove"
+                )
+            if state.status == PAUSED:
+                await self._quietly(self.cgroups.thaw(record.id))
+                await self._quietly(self.processes.set_paused(record.id, False))
+            with contextlib.suppress(NotModified, Conflict):
+                await self.processes.stop_container(record.id, "SIGKILL", 0)
+        await self.release(record.id)
+        await self.processes.delete_container(record.id)
+        await self._quietly(self.images.remove_snapshot(record.id))
+        await self._forget_volumes(record, remove_anonymous=volumes)
+        with contextlib.suppress(NotFound):
+            await self.records.delete(record.id)
+        self._locks.pop(record.id, None)
+
+    async def _forget_volumes(self, record: ContainerRecord, remove_anonymous: bool) -> None:
+        """Drop the container's volume references; ``docker rm -v`` also removes anonymous ones."""
+        if self.volumes is None:
+            return
+        for mount in record.mounts:
+            if mount.get("Type") != "volume" or not mount.get("Name"):
+                continue
+            name = str(mount["Name"])
+            await self._quietly(self.volumes.release_volume(name, record.id))
+            anonymous = mount_is_anonymous(record, str(mount.get("Destination", "")))
+            if remove_anonymous and anonymous:
+                await self._quietly(self.volumes.remove_volume(name))
+
+
+def mount_is_anonymous(record: ContainerRecord, destination: str) -> bool:
+    """Whether the volume at ``destination`` was anonymous (no name given by the user)."""
+    planned = mounts_mod.plan_mounts(record.config, record.host_config)
+    return any(m.type == "volume" and not m.source and m.destination == destination
+               for m in planned)
+
+
+def exited_for_good(state: RuntimeState) -> bool:
+    return state.status in (EXITED, CREATED)

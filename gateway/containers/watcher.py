@@ -1,0 +1,149 @@
+"""Following containers' process states through etcd.
+
+execd writes ``runtime/<id>``; the gateway watches the prefix. That one watch
+serves ``POST /containers/{id}/wait`` and releases what a container held once it
+has stopped for good (and removes ``--rm`` containers), including exits that
+happened while the gateway was down (:meth:`RuntimeWatcher.catch_up`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from gateway.containers.lifecycle import ContainerLifecycle
+from gateway.containers.records import CONTAINERS
+from services.common.errors import DockyardError, NotFound
+from services.execd.models import CREATED, EXITED, RUNTIME_PREFIX, RuntimeState, decode_state
+
+log = logging.getLogger(__name__)
+RETRY_SECONDS = 1.0
+
+
+class WatchableStore(Protocol):
+    def watch_prefix(
+        self, prefix: str, *, start_revision: int | None = None
+    ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[Any]]: ...
+
+
+class RuntimeWatcher:
+    def __init__(self, store: WatchableStore, lifecycle: ContainerLifecycle) -> None:
+        self._store = store
+        self._lifecycle = lifecycle
+        self._state_listeners: dict[str, set[asyncio.Queue[RuntimeState]]] = {}
+        self._removal_listeners: dict[str, set[asyncio.Event]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[None]] = set()
+        self.ready = asyncio.Event()
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.ensure_future(self._follow(RUNTIME_PREFIX, self._on_runtime)),
+            asyncio.ensure_future(self._follow(CONTAINERS, self._on_record)),
+        ]
+
+    async def close(self) -> None:
+        for task in [*self._tasks, *self._background]:
+            task.cancel()
+        for task in [*self._tasks, *self._background]:
+            with contextlib.suppress(BaseException):
+                await task
+
+    async def _follow(self, prefix: str, handle: Any) -> None:
+        while True:
+            try:
+                async with self._store.watch_prefix(prefix) as events:
+                    if prefix == RUNTIME_PREFIX:
+                        self.ready.set()
+                    async for event in events:
+                        handle(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.warning("watch of %s ended: %s", prefix, e)
+            await asyncio.sleep(RETRY_SECONDS)
+
+    # ---- events ------------------------------------------------------------------------
+
+    def _on_runtime(self, event: Any) -> None:
+        if event.value is None:
+            return
+        try:
+            state = decode_state(event.value)
+        except DockyardError:
+            return
+        for queue in self._state_listeners.get(state.container_id, ()):
+            queue.put_nowait(state)
+        if state.status in (EXITED,):
+            self._spawn(self._after_exit(state.container_id))
+
+    def _on_record(self, event: Any) -> None:
+        if event.value is not None:
+            return
+        container_id = str(event.key).rpartition("/")[2]
+        for flag in self._removal_listeners.get(container_id, ()):
+            flag.set()
+
+    def _spawn(self, coroutine: Any) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _after_exit(self, container_id: str) -> None:
+        lifecycle = self._lifecycle
+        async with lifecycle.lock(container_id):
+            state = await lifecycle.state(container_id)
+            if state.status not in (EXITED, CREATED):
+                return  # started again meanwhile
+            try:
+                await lifecycle.release(container_id)
+                record = await lifecycle.records.get(container_id)
+            except NotFound:
+                return
+            except DockyardError as e:
+                log.warning("releasing %s failed: %s", container_id[:12], e.message)
+                return
+        if record.host_config.get("AutoRemove"):
+            with contextlib.suppress(NotFound):
+                try:
+                    await lifecycle.remove(container_id, force=False, volumes=True)
+                except DockyardError as e:
+                    log.warning("auto-remove of %s failed: %s", container_id[:12], e.message)
+
+    async def catch_up(self) -> None:
+        """Handle exits that happened while the gateway was not watching."""
+        for record in await self._lifecycle.records.list():
+            state = await self._lifecycle.state(record.id)
+            if state.status == EXITED and (
+                record.network_settings.get("SandboxKey") or record.host_config.get("AutoRemove")
+            ):
+                self._spawn(self._after_exit(record.id))
+
+    # ---- waiting ---------------------------------------------------------------------
+
+    def listen(self, container_id: str) -> asyncio.Queue[RuntimeState]:
+        queue: asyncio.Queue[RuntimeState] = asyncio.Queue()
+        self._state_listeners.setdefault(container_id, set()).add(queue)
+        return queue
+
+    def unlisten(self, container_id: str, queue: asyncio.Queue[RuntimeState]) -> None:
+        listeners = self._state_listeners.get(container_id)
+        if listeners is not None:
+            listeners.discard(queue)
+            if not listeners:
+                del self._state_listeners[container_id]
+
+    def listen_removal(self, container_id: str) -> asyncio.Event:
+        flag = asyncio.Event()
+        self._removal_listeners.setdefault(container_id, set()).add(flag)
+        return flag
+
+    def unlisten_removal(self, container_id: str, flag: asyncio.Event) -> None:
+        listeners = self._removal_listeners.get(container_id)
+        if listeners is not None:
+            listeners.discard(flag)
+            if not listeners:
+                del self._removal_listeners[container_id]

@@ -1,0 +1,1 @@
+"""Raw streams of the Engine API: hijacked connections and stdcopy framing."""

@@ -1,0 +1,465 @@
+"""Container processes: start under conmon, stop, kill, exits, restart policies.
+
+One :class:`Supervisor` per execd. It is the only writer of ``runtime/<id>``.
+Exits arrive as conmon's exit files (inotify on the exits directory), so a
+container that ends while execd is down is noticed when execd comes back: the
+file is still there, with the real exit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import shutil
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from services.common.errors import Conflict, Internal, InvalidArgument, NotFound, NotModified
+from services.common.etcd_store import Store
+from services.execd import conmon, layout, restart
+from services.execd.attach import AttachConnection
+from services.execd.inotify import DirectoryWatch
+from services.execd.models import (
+    CREATED,
+    EXITED,
+    PAUSED,
+    RESTARTING,
+    RUNNING,
+    RUNTIME_PREFIX,
+    ZERO_TIME,
+    RuntimeState,
+    decode_state,
+    encode_state,
+    runtime_key,
+)
+from services.execd.runc import Runc, RuncError
+from services.execd.signals import parse_signal
+from services.execd.startspec import StartSpec
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STOP_TIMEOUT = 10
+LOST_EXIT_CODE = 255
+"""Docker's exit code for a container whose process vanished without a trace."""
+
+
+def now_rfc3339() -> str:
+    """RFC 3339 with nanoseconds in UTC, as Docker prints State times."""
+    ns = time.time_ns()
+    stamp = datetime.fromtimestamp(ns // 1_000_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{ns % 1_000_000_000:09d}Z"
+
+
+def start_error(message: str) -> tuple[int, Exception]:
+    """Docker's exit code and error kind for a process that could not start."""
+    text = f"failed to create task for container: OCI runtime create failed: {message}: unknown"
+    lowered = message.lower()
+    if "executable file not found" in lowered or "no such file or directory" in lowered:
+        return 127, InvalidArgument(text)
+    if "permission denied" in lowered:
+        return 126, InvalidArgument(text)
+    return 128, Internal(text)
+
+
+@dataclass
+class _Run:
+    """One run of a container's process."""
+
+    pid: int
+    started: float = field(default_factory=time.monotonic)
+    exited: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Supervisor:
+    def __init__(
+        self,
+        store: Store,
+        paths: layout.RuntimeLayout,
+        runc: Runc,
+        conmon_path: str,
+        build_spec: Callable[[StartSpec], dict[str, Any]],
+        log_size_max: int = -1,
+    ) -> None:
+        self._store = store
+        self._paths = paths
+        self._runc = runc
+        self._conmon = conmon_path
+        self._build_spec = build_spec
+        self._log_size_max = log_size_max
+        self._states: dict[str, RuntimeState] = {}
+        self._runs: dict[str, _Run] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._pending_attach: dict[str, list[asyncio.Future[AttachConnection]]] = {}
+        self._restart_tasks: dict[str, asyncio.Task[None]] = {}
+        self._restart_delay: dict[str, float] = {}
+        self._watch: DirectoryWatch | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # ---- start-up and shutdown -------------------------------------------------
+
+    async def recover(self) -> None:
+        """Rebuild the view from etcd and the kernel, then handle exits missed while down."""
+        self._paths.ensure()
+        self._watch = DirectoryWatch(self._paths.exits_dir, self._exit_file_written)
+        for entry in await self._store.get_prefix(RUNTIME_PREFIX):
+            state = decode_state(entry.value)
+            self._states[state.container_id] = state
+        for container_id, state in list(self._states.items()):
+            if state.status not in (RUNNING, PAUSED, RESTARTING):
+                continue
+            if (self._paths.exits_dir / container_id).exists():
+                self._spawn(self._handle_exit(container_id))
+            elif state.status == RESTARTING:
+                self._schedule_restart(container_id, restart.BASE_DELAY)
+            elif self._monitor_alive(container_id):
+                self._runs[container_id] = _Run(pid=state.pid)
+            else:
+                await self._record_exit(container_id, LOST_EXIT_CODE, oom=False)
+
+    async def close(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+        for task in [*self._restart_tasks.values(), *self._tasks]:
+            task.cancel()
+
+    def _spawn(self, coroutine: Any) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _monitor_alive(self, container_id: str) -> bool:
+        pidfile = self._paths.bundle(container_id) / "conmon.pid"
+        try:
+            pid = int(pidfile.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return False
+        return b"conmon" in cmdline and container_id.encode() in cmdline
+
+    # ---- state --------------------------------------------------------------------
+
+    def _lock(self, container_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(container_id, asyncio.Lock())
+
+    def state(self, container_id: str) -> RuntimeState:
+        state = self._states.get(container_id)
+        if state is None:
+            raise NotFound(f"No such container: {container_id}")
+        return state
+
+    def states(self) -> list[RuntimeState]:
+        return list(self._states.values())
+
+    async def _save(self, state: RuntimeState) -> RuntimeState:
+        self._states[state.container_id] = state
+        await self._store.put(runtime_key(state.container_id), encode_state(state))
+        return state
+
+    def is_running(self, container_id: str) -> bool:
+        state = self._states.get(container_id)
+        return state is not None and state.status in (RUNNING, PAUSED)
+
+    # ---- start ----------------------------------------------------------------------
+
+    async def start(self, spec: StartSpec, reset_restart_count: bool = True) -> RuntimeState:
+        container_id = spec.container_id
+        layout_check(container_id)
+        async with self._lock(container_id):
+            current = self._states.get(container_id)
+            if current is not None and current.status in (RUNNING, PAUSED):
+                raise NotModified(f"container {container_id} is already started")
+            self._cancel_restart(container_id)
+            if reset_restart_count:
+                self._restart_delay.pop(container_id, None)
+            base = current or RuntimeState(container_id=container_id)
+            if reset_restart_count:
+                base = replace(base, restart_count=0, stopped_by_user=False)
+            return await self._start_locked(spec, base)
+
+    async def _start_locked(self, spec: StartSpec, base: RuntimeState) -> RuntimeState:
+        container_id = spec.container_id
+        bundle = self._paths.bundle(container_id)
+        await self._runc.delete(container_id)
+        (self._paths.exits_dir / container_id).unlink(missing_ok=True)
+        try:
+            document = self._build_spec(spec)
+        except Exception:
+            self._fail_pending_attach(container_id)
+            raise
+        await asyncio.to_thread(_write_bundle, bundle, spec, document)
+        log_path = Path(spec.log_path or self._paths.default_log_path(container_id))
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        config = spec.config()
+        options = conmon.MonitorOptions(
+            container_id=container_id,
+            name=spec.name or container_id,
+            bundle=bundle,
+            runtime_path=self._runc.path,
+            runc_root=self._runc.root,
+            exits_dir=self._paths.exits_dir,
+            log_path=log_path,
+            terminal=bool(config.get("Tty")),
+            stdin=bool(config.get("OpenStdin")),
+            leave_stdin_open=not bool(config.get("StdinOnce")),
+            log_size_max=self._log_size_max,
+        )
+        try:
+            pid = await conmon.create_under_monitor(self._conmon, options)
+        except conmon.RuntimeCreateError as e:
+            self._fail_pending_attach(container_id)
+            code, error = start_error(e.message)
+            await self._save(replace(
+                base, status=EXITED if base.started_at != ZERO_TIME else CREATED,
+                pid=0, exit_code=code, error=str(error), finished_at=now_rfc3339(),
+            ))
+            raise error from None
+        except Exception:
+            self._fail_pending_attach(container_id)
+            raise
+        await self._connect_pending_attach(container_id, bundle)
+        run = _Run(pid=pid)
+        self._runs[container_id] = run
+        try:
+            await self._runc.start(container_id)
+        except RuncError as e:
+            await self._runc.delete(container_id)
+            code, error = start_error(e.message)
+            self._runs.pop(container_id, None)
+            await self._save(replace(base, status=EXITED, pid=0, exit_code=code, error=str(error),
+                                     finished_at=now_rfc3339()))
+            raise error from None
+        return await self._save(replace(
+            base, status=RUNNING, pid=pid, exit_code=0, error="", oom_killed=False,
+            started_at=now_rfc3339(), finished_at=base.finished_at,
+        ))
+
+    # ---- attach ----------------------------------------------------------------------
+
+    async def attach(self, container_id: str) -> asyncio.Future[AttachConnection]:
+        """A connection to the container's stdio: now if it runs, else at its next start."""
+        future: asyncio.Future[AttachConnection] = asyncio.get_running_loop().create_future()
+        async with self._lock(container_id):
+            if self.is_running(container_id):
+                try:
+                    future.set_result(await AttachConnection.open(self._paths.bundle(container_id)))
+                except Exception as e:
+                    future.set_exception(e)
+            else:
+                self._pending_attach.setdefault(container_id, []).append(future)
+        return future
+
+    def cancel_attach(self, container_id: str, future: asyncio.Future[AttachConnection]) -> None:
+        waiting = self._pending_attach.get(container_id, [])
+        if future in waiting:
+            waiting.remove(future)
+        if future.done() and not future.cancelled() and future.exception() is None:
+            future.result().close()
+        else:
+            future.cancel()
+
+    async def _connect_pending_attach(self, container_id: str, bundle: Path) -> None:
+        for future in self._pending_attach.pop(container_id, []):
+            if future.done():
+                continue
+            try:
+                future.set_result(await AttachConnection.open(bundle))
+            except Exception as e:
+                future.set_exception(e)
+
+    def _fail_pending_attach(self, container_id: str) -> None:
+        for future in self._pending_attach.pop(container_id, []):
+            if not future.done():
+                future.set_exception(Conflict("the container did not start"))
+
+    def bundle(self, container_id: str) -> Path:
+        return self._paths.bundle(container_id)
+
+    @property
+    def runc(self) -> Runc:
+        return self._runc
+
+    def log_path(self, container_id: str) -> Path:
+        spec = self.saved_spec(container_id)
+        if spec is not None and spec.log_path:
+            return Path(spec.log_path)
+        return self._paths.default_log_path(container_id)
+
+    def has_tty(self, container_id: str) -> bool:
+        spec = self.saved_spec(container_id)
+        return bool(spec and spec.config().get("Tty"))
+
+    # ---- signals -------------------------------------------------------------------
+
+    async def kill(self, container_id: str, signal_name: str) -> None:
+        number = parse_signal(signal_name, int(signal.SIGKILL))
+        state = self.state(container_id)
+        if state.status not in (RUNNING, PAUSED):
+            raise Conflict(
+                f"Cannot kill container: {container_id}: "
+                f"Container {container_id} is not running"
+            )
+        await self._save(replace(state, stopped_by_user=True))
+        await self._runc.kill(container_id, number)
+
+    async def stop(
+        self, container_id: str, signal_name: str, grace: int | None, for_restart: bool = False
+    ) -> RuntimeState:
+        state = self._states.get(container_id)
+        if state is None:
+            raise NotModified(f"container {container_id} is not running")
+        if state.status == RESTARTING:
+            self._cancel_restart(container_id)
+            return await self._save(replace(state, status=EXITED, stopped_by_user=not for_restart))
+        run = self._runs.get(container_id)
+        if state.status not in (RUNNING, PAUSED) or run is None:
+            raise NotModified(f"container {container_id} is not running")
+        spec = self.saved_spec(container_id)
+        config = spec.config() if spec else {}
+        stop_signal = signal_name or str(config.get("StopSignal") or "SIGTERM")
+        if grace is None:
+            configured = config.get("StopTimeout")
+            grace = int(configured) if isinstance(configured, int) else DEFAULT_STOP_TIMEOUT
+        if not for_restart:
+            await self._save(replace(state, stopped_by_user=True))
+        with contextlib.suppress(Conflict, NotFound):
+            await self._runc.kill(container_id, parse_signal(stop_signal, int(signal.SIGTERM)))
+        if grace < 0:
+            await run.exited.wait()
+        else:
+            try:
+                await asyncio.wait_for(run.exited.wait(), grace)
+            except TimeoutError:
+                with contextlib.suppress(Conflict, NotFound):
+                    await self._runc.kill(container_id, int(signal.SIGKILL), all_processes=True)
+                await run.exited.wait()
+        return self.state(container_id)
+
+    async def set_paused(self, container_id: str, paused: bool) -> RuntimeState:
+        state = self.state(container_id)
+        if state.status not in (RUNNING, PAUSED):
+            raise Conflict(f"Container {container_id} is not running")
+        return await self._save(replace(state, status=PAUSED if paused else RUNNING))
+
+    # ---- exits and restarts -------------------------------------------------------
+
+    def _exit_file_written(self, name: str) -> None:
+        if len(name) == 64:
+            self._spawn(self._handle_exit(name))
+
+    async def _handle_exit(self, container_id: str) -> None:
+        exit_file = self._paths.exits_dir / container_id
+        try:
+            code = int(exit_file.read_text().strip() or LOST_EXIT_CODE)
+        except (OSError, ValueError):
+            return
+        async with self._lock(container_id):
+            if not exit_file.exists():
+                return  # handled already
+            oom = (self._paths.bundle(container_id) / "oom").exists()
+            await self._runc.delete(container_id)
+            exit_file.unlink(missing_ok=True)
+            await self._record_exit(container_id, code, oom)
+
+    async def _record_exit(self, container_id: str, code: int, oom: bool) -> None:
+        state = self._states.get(container_id) or RuntimeState(container_id=container_id)
+        run = self._runs.pop(container_id, None)
+        seconds_up = time.monotonic() - run.started if run else 0.0
+        exited = replace(state, status=EXITED, pid=0, exit_code=code, oom_killed=oom,
+                         finished_at=now_rfc3339())
+        spec = self.saved_spec(container_id)
+        policy = restart.RestartPolicy()
+        if spec is not None:
+            with contextlib.suppress(InvalidArgument):
+                configured = spec.host_config().get("RestartPolicy")
+                policy = restart.RestartPolicy.from_host_config(configured)
+        if policy.should_restart(code, state.restart_count, state.stopped_by_user):
+            delay = restart.next_delay(self._restart_delay.get(container_id, 0.0), seconds_up)
+            self._restart_delay[container_id] = delay
+            await self._save(replace(exited, status=RESTARTING))
+            self._schedule_restart(container_id, delay)
+        else:
+            await self._save(exited)
+        if run is not None:
+            run.exited.set()
+
+    def _schedule_restart(self, container_id: str, delay: float) -> None:
+        self._cancel_restart(container_id)
+        task = asyncio.ensure_future(self._restart_later(container_id, delay))
+        self._restart_tasks[container_id] = task
+
+    def _cancel_restart(self, container_id: str) -> None:
+        task = self._restart_tasks.pop(container_id, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    async def _restart_later(self, container_id: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        spec = self.saved_spec(container_id)
+        async with self._lock(container_id):
+            self._restart_tasks.pop(container_id, None)
+            state = self._states.get(container_id)
+            if spec is None or state is None or state.status != RESTARTING:
+                return
+            base = replace(state, restart_count=state.restart_count + 1)
+            try:
+                await self._start_locked(spec, base)
+            except Exception as e:
+                log.warning("restart of %s failed: %s", container_id[:12], e)
+
+    def saved_spec(self, container_id: str) -> StartSpec | None:
+        try:
+            return StartSpec.loads((self._paths.bundle(container_id) / "start.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    # ---- removal ----------------------------------------------------------------------
+
+    async def delete(self, container_id: str) -> None:
+        async with self._lock(container_id):
+            state = self._states.get(container_id)
+            if state is not None and state.status in (RUNNING, PAUSED):
+                raise Conflict(
+                    f"cannot remove container {container_id}: container is running: "
+                    "stop the container before removing or force remove"
+                )
+            self._cancel_restart(container_id)
+            await self._runc.delete(container_id)
+            self._fail_pending_attach(container_id)
+            self._states.pop(container_id, None)
+            self._restart_delay.pop(container_id, None)
+            await self._store.delete(runtime_key(container_id))
+            await asyncio.to_thread(_remove_files, self._paths, container_id)
+        self._locks.pop(container_id, None)
+
+    async def wait_exit(self, container_id: str) -> None:
+        run = self._runs.get(container_id)
+        if run is not None:
+            await run.exited.wait()
+
+
+def layout_check(container_id: str) -> None:
+    if len(container_id) != 64 or any(c not in "0123456789abcdef" for c in container_id):
+        raise InvalidArgument(f"invalid container ID {container_id!r}: expected 64 hex digits")
+
+
+def _write_bundle(bundle: Path, spec: StartSpec, document: dict[str, Any]) -> None:
+    bundle.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for stale in ("oom", "pidfile", "attach", "ctl", "winsz"):
+        (bundle / stale).unlink(missing_ok=True)
+    temp = bundle / "config.json.tmp"
+    temp.write_text(json.dumps(document))
+    temp.replace(bundle / "config.json")
+    (bundle / "start.json").write_text(spec.dumps())
+
+
+def _remove_files(paths: layout.RuntimeLayout, container_id: str) -> None:
+    shutil.rmtree(paths.bundle(container_id), ignore_errors=True)
+    shutil.rmtree(paths.container_dir(container_id), ignore_errors=True)
+    (paths.exits_dir / container_id).unlink(missing_ok=True)

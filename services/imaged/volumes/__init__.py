@@ -1,0 +1,1 @@
+"""Docker's volumes, local driver: records in etcd, data under <data-root>/volumes/."""
