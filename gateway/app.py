@@ -7,11 +7,14 @@ small interfaces in :mod:`gateway.backends`) and need no cluster.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
 from gateway.backends import Backends, connect_backends
+from gateway.containers.daemon_start import settle_after_start
 from gateway.containers.watcher import RuntimeWatcher
 from gateway.errors import error_middleware
 from gateway.headers import add_common_headers
@@ -58,10 +61,14 @@ async def _runtime_watcher(app: web.Application) -> AsyncIterator[None]:
     watcher = RuntimeWatcher(store, lifecycle)  # type: ignore[arg-type]
     app[WATCHER] = watcher
     watcher.start()
-    await watcher.catch_up()
+    # In the background: it waits for the services started beside the gateway.
+    settling = asyncio.ensure_future(settle_after_start(app[BACKENDS], watcher))
     try:
         yield
     finally:
+        settling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await settling
         await watcher.close()
 
 

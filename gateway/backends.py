@@ -20,6 +20,9 @@ import grpc
 from gateway.containers.lifecycle import ContainerLifecycle
 from gateway.containers.store import ContainerStore
 from services.cgroupd.hostinfo import CgroupHostInfo
+from services.cgroupd.manager import CgroupState
+from services.cgroupd.resources import Resources
+from services.cgroupd.stats import StatsSample
 from services.common.config import DaemonConfig
 from services.common.endpoints import service_address
 from services.common.etcd_store import Condition, Entry, Write, connect_store
@@ -44,8 +47,14 @@ from services.imaged.registry.models import (
 from services.imaged.storeinfo import StoreInfo
 from services.imaged.volumes.models import Volume, VolumePruneResult, VolumeSpec
 from services.netd.hostinfo import NetworkInfo
+from services.netd.models import (
+    EndpointRequest,
+    InterfaceStats,
+    Network,
+    NetworkSpec,
+    Sandbox,
+)
 from services.netd.models import Filters as NetworkFilters
-from services.netd.models import Network, NetworkSpec
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +98,23 @@ class NetworkBackend(Protocol):
     async def list_networks(self, filters: NetworkFilters | None = None) -> list[Network]: ...
     async def remove_network(self, ref: str) -> None: ...
     async def prune_networks(self, filters: NetworkFilters | None = None) -> list[str]: ...
+    # A container's sandbox (``docker network connect/disconnect``, rename).
+    async def get_sandbox(self, container_id: str) -> Sandbox: ...
+    async def connect_container(self, container_id: str, request: EndpointRequest) -> Sandbox: ...
+    async def disconnect_container(self, container_id: str, network: str,
+                                   force: bool = False) -> Sandbox: ...
+    async def check_endpoint(self, request: EndpointRequest,
+                             joined_networks: tuple[str, ...] = ()) -> Network: ...
+    async def rename_sandbox(self, container_id: str, name: str) -> Sandbox: ...
+    async def sandbox_stats(self, container_id: str) -> dict[str, InterfaceStats]: ...
 
 
 class CgroupBackend(Protocol):
     async def get_host_info(self) -> CgroupHostInfo: ...
+    async def get_stats(
+        self, container_id: str, *, one_shot: bool = False
+    ) -> tuple[StatsSample, StatsSample | None]: ...
+    async def update_resources(self, container_id: str, change: Resources) -> CgroupState: ...
 
 
 class RuntimeBackend(Protocol):

@@ -16,6 +16,7 @@ from aiohttp.typedefs import Handler
 from gateway.responses import json_response, text_response
 from gateway.versioning import wants_plain_text_errors
 from services.common import errors
+from services.common.etcd_store import unavailable_from
 
 log = logging.getLogger(__name__)
 
@@ -74,5 +75,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         return error_response(request, exc.status, exc.text or exc.reason)
     except Exception as exc:  # a bug: answer 500 with its text, keep serving
+        unavailable = unavailable_from(exc)
+        if unavailable is not None:
+            return error_response(request, 503, unavailable.message)
         log.exception("unexpected error", extra={"method": request.method, "path": request.path})
         return error_response(request, 500, f"internal error: {exc}" if str(exc) else repr(exc))

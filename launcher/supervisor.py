@@ -29,6 +29,7 @@ from launcher.state import COMPONENTS, ComponentState, LauncherState, save, writ
 from services.common.config import DaemonConfig
 from services.common.endpoints import service_address
 from services.common.errors import DockyardError
+from services.common.launch import LAUNCH_ID_ENV, new_launch_id
 from services.common.paths import SERVICE_NAMES, ClusterPaths
 
 log = logging.getLogger("launcher")
@@ -80,8 +81,9 @@ class Supervisor:
             if host.startswith("unix://"):
                 Path(host[len("unix://") :]).parent.mkdir(parents=True, exist_ok=True)
 
+        # One launch ID for every child, also when restarted: see services.common.launch.
         env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(self.paths.metrics_dir),
-               "PYTHONUNBUFFERED": "1"}
+               "PYTHONUNBUFFERED": "1", LAUNCH_ID_ENV: new_launch_id()}
         if self.embedded_etcd:
             binary = etcd_process.find_binary() or etcd_process.ETCD_BINARY
             ports = etcd_process.choose_ports(self.paths.data_root)

@@ -19,6 +19,7 @@ from gateway.backends import Backends
 from gateway.containers.mount_points import mount_points
 from gateway.containers.names import check_name, generated_name
 from gateway.containers.network_settings import BUILTIN_MODES, initial_network_settings
+from gateway.containers.networking import initial_endpoints_config
 from gateway.containers.records import ContainerRecord, new_container_id
 from gateway.containers.settings import (
     command_of,
@@ -85,7 +86,9 @@ async def _create(
                               else "an image is required to create a container")
     image = await backends.images.inspect_image(image_ref)
     validate_networking_config(request.networking_config)
-    endpoints = dict(request.networking_config.get("EndpointsConfig") or {})
+    # The CLI names the default network "default" (NetworkMode's name for it): it is "bridge".
+    endpoints = {"bridge" if name == "default" else name: settings for name, settings
+                 in (request.networking_config.get("EndpointsConfig") or {}).items()}
     if len(endpoints) > 1 and compare(request.api_version, "1.44") < 0:
         names = ", ".join(endpoints)
         raise InvalidArgument(f"Container cannot be connected to network endpoints: {names}")
@@ -96,7 +99,8 @@ async def _create(
     containers = backends.containers
     record = ContainerRecord(
         id=new_container_id(), name="", created=rfc3339_nano(), path=path, args=args,
-        config=config, host_config=host_config, networking_config=endpoints,
+        config=config, host_config=host_config,
+        networking_config=initial_endpoints_config(host_config["NetworkMode"], endpoints),
         image_id=image.id, image_name=image_ref,
         network_settings=initial_network_settings(host_config["NetworkMode"], endpoints,
                                                   network_ids),

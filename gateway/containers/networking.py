@@ -55,12 +55,31 @@ def port_bindings(host_config: Mapping[str, Any]) -> tuple[PortBinding, ...]:
     return tuple(bindings)
 
 
+def initial_endpoints_config(mode: str, endpoints: Mapping[str, Any]) -> dict[str, Any]:
+    """What create records as the networks to join: the client's EndpointsConfig, or
+    the network the mode names when it sent none (as dockerd's create)."""
+    mode = DEFAULT_NETWORK if mode in ("", "default") else mode
+    if endpoints or mode in ("host", "none") or mode.startswith("container:"):
+        return dict(endpoints)
+    return {mode: {}}
+
+
+def endpoints_config(record: ContainerRecord) -> dict[str, Any]:
+    """The networks a container joins at start: network name → EndpointSettings.
+
+    As dockerd's NetworkSettings.Networks: what create recorded, changed by
+    ``docker network connect/disconnect``. Empty joins the network mode's
+    network (netd's default).
+    """
+    return {DEFAULT_NETWORK if name == "default" else name: settings
+            for name, settings in (record.networking_config or {}).items()}
+
+
 def _endpoint_requests(record: ContainerRecord, mode: str) -> tuple[EndpointRequest, ...]:
     if mode in ("host", "none") or mode.startswith("container:"):
         return ()
-    configured = dict((record.networking_config or {}).get("EndpointsConfig") or {})
-    if mode not in configured:
-        configured = {mode: configured.pop(mode, None) or {}, **configured}
+    # Nothing recorded joins the mode's network, as netd would (--link rides on it).
+    configured = endpoints_config(record) or {mode: {}}
     requests = []
     for name, settings in configured.items():
         settings = settings or {}
@@ -136,7 +155,7 @@ def endpoint_view(endpoint: Any, configured: Mapping[str, Any]) -> dict[str, Any
 
 def network_settings(record: ContainerRecord, sandbox: Sandbox | None) -> dict[str, Any]:
     """Docker's NetworkSettings of a running container (``sandbox``) or a stopped one (None)."""
-    configured = dict((record.networking_config or {}).get("EndpointsConfig") or {})
+    configured = endpoints_config(record)
     networks: dict[str, Any] = {}
     primary: Any = None
     if sandbox is not None:

@@ -172,7 +172,15 @@ def _validate_restart_policy(name: str, retries: int) -> None:
         raise InvalidArgument(f"invalid restart policy '{name}'")
 
 
-def _validate_resources(hc: Mapping[str, Any], limits: HostLimits) -> None:
+def validate_update(body: Mapping[str, Any], limits: HostLimits) -> None:
+    """dockerd's checks of a ``docker update`` body (its restart policy and resources)."""
+    policy = _map(body, "RestartPolicy")
+    _validate_restart_policy(_str(policy, "Name"),
+                             _int(policy, "MaximumRetryCount", "RestartPolicy"))
+    _validate_resources(body, limits, update=True)
+
+
+def _validate_resources(hc: Mapping[str, Any], limits: HostLimits, update: bool = False) -> None:
     memory, swap = _int(hc, "Memory"), _int(hc, "MemorySwap")
     reservation = _int(hc, "MemoryReservation")
     if memory != 0 and memory < MIN_MEMORY:
@@ -181,7 +189,7 @@ def _validate_resources(hc: Mapping[str, Any], limits: HostLimits) -> None:
         raise InvalidArgument(
             "Minimum memoryswap limit should be larger than memory limit, see usage"
         )
-    if memory == 0 and swap > 0:
+    if memory == 0 and swap > 0 and not update:  # an update keeps the memory already set
         raise InvalidArgument(
             "You should always set the Memory limit when using Memoryswap limit, see usage"
         )

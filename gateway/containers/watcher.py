@@ -16,17 +16,21 @@ from typing import Any, Protocol
 
 from gateway.containers.lifecycle import ContainerLifecycle
 from gateway.containers.records import CONTAINERS
+from services.cgroupd.records import PREFIX as CGROUPS
 from services.common.errors import DockyardError, NotFound
 from services.execd.models import CREATED, EXITED, RUNTIME_PREFIX, RuntimeState, decode_state
+from services.netd.sandbox_records import SANDBOXES
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 1.0
+CLOSE_SECONDS = 0.5
 
 
 class WatchableStore(Protocol):
     def watch_prefix(
         self, prefix: str, *, start_revision: int | None = None
     ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[Any]]: ...
+    async def get_prefix(self, prefix: str) -> list[Any]: ...
 
 
 class RuntimeWatcher:
@@ -46,11 +50,13 @@ class RuntimeWatcher:
         ]
 
     async def close(self) -> None:
-        for task in [*self._tasks, *self._background]:
+        tasks = [*self._tasks, *self._background]
+        for task in tasks:
             task.cancel()
-        for task in [*self._tasks, *self._background]:
-            with contextlib.suppress(BaseException):
-                await task
+        if tasks:
+            # Bounded: cancelling an etcd watch may wait on the server, and a
+            # gateway that stops (or fails to bind) must not linger for it.
+            await asyncio.wait(tasks, timeout=CLOSE_SECONDS)
 
     async def _follow(self, prefix: str, handle: Any) -> None:
         while True:
@@ -77,7 +83,9 @@ class RuntimeWatcher:
             return
         for queue in self._state_listeners.get(state.container_id, ()):
             queue.put_nowait(state)
-        if state.status in (EXITED,):
+        # CREATED is written after a start that failed half-way (execd discards
+        # it when it comes back): what that start took is given back too.
+        if state.status in (EXITED, CREATED):
             self._spawn(self._after_exit(state.container_id))
 
     def _on_record(self, event: Any) -> None:
@@ -114,13 +122,50 @@ class RuntimeWatcher:
                     log.warning("auto-remove of %s failed: %s", container_id[:12], e.message)
 
     async def catch_up(self) -> None:
-        """Handle exits that happened while the gateway was not watching."""
-        for record in await self._lifecycle.records.list():
-            state = await self._lifecycle.state(record.id)
-            if state.status == EXITED and (
-                record.network_settings.get("SandboxKey") or record.host_config.get("AutoRemove")
+        """Settle what happened while the gateway was not watching.
+
+        Run once the watch is established, so nothing falls between the two:
+        containers that stopped meanwhile give back their sandbox and cgroup
+        (also those of a start cut short by a gateway killed half-way, which
+        its record may not mention yet), ``--rm`` ones are removed, and records
+        of a create cut short (no root filesystem yet: only an in-flight create
+        has none, and a starting gateway has none in flight) are removed.
+        """
+        await self.ready.wait()
+        lifecycle = self._lifecycle
+        records = await lifecycle.records.list()
+        states = {s.container_id: s for s in await self._runtime_states()}
+        holders = set()
+        for prefix in (SANDBOXES, CGROUPS):
+            holders |= {str(e.key).rpartition("/")[2] for e in await self._store.get_prefix(prefix)}
+        known = {r.id for r in records}
+        for record in records:
+            state = states.get(record.id)
+            if not record.rootfs:
+                self._spawn(self._forget_half_made(record.id))
+            elif (state is None or state.status in (EXITED, CREATED)) and (
+                record.id in holders
+                or (record.has_been_started and record.host_config.get("AutoRemove"))
             ):
                 self._spawn(self._after_exit(record.id))
+        for orphan in holders - known:
+            self._spawn(lifecycle.release(orphan))
+
+    async def _runtime_states(self) -> list[RuntimeState]:
+        found = []
+        for entry in await self._store.get_prefix(RUNTIME_PREFIX):
+            with contextlib.suppress(DockyardError):
+                found.append(decode_state(entry.value))
+        return found
+
+    async def _forget_half_made(self, container_id: str) -> None:
+        log.warning("removing container %s left half-created", container_id[:12])
+        try:
+            await self._lifecycle.remove(container_id, force=True)
+        except NotFound:
+            pass
+        except DockyardError as e:
+            log.warning("removing half-created %s failed: %s", container_id[:12], e.message)
 
     # ---- waiting ---------------------------------------------------------------------
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from gateway.routes import (
     container_lifecycle,
+    container_stats,
+    container_update,
     containers,
     distribution,
     execs,
@@ -18,5 +20,5 @@ from gateway.routing import Route
 ALL_ROUTES: tuple[Route, ...] = (
     *system.ROUTES, *images.ROUTES, *image_archives.ROUTES, *networks.ROUTES,
     *containers.ROUTES, *container_lifecycle.ROUTES, *execs.ROUTES, *distribution.ROUTES,
-    *volumes.ROUTES,
+    *volumes.ROUTES, *container_stats.ROUTES, *container_update.ROUTES,
 )

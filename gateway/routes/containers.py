@@ -6,11 +6,13 @@ The runtime routes (start, stop, wait, logs, attach, exec, rm …) are in
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from aiohttp import web
 
 from gateway import query
+from gateway.containers import network_attach
 from gateway.containers.create import CreateRequest, create_container, decode_body
 from gateway.containers.list_filters import ListOptions
 from gateway.containers.listing import inspect_container, list_containers
@@ -19,7 +21,7 @@ from gateway.keys import BACKENDS, CONFIG, HOST_FACTS
 from gateway.responses import json_response
 from gateway.routing import Route
 from gateway.versioning import request_version
-from services.common.errors import InvalidArgument
+from services.common.errors import DockyardError, InvalidArgument
 
 
 def _limits(request: web.Request) -> HostLimits:
@@ -71,9 +73,21 @@ async def get_container_json(request: web.Request) -> web.Response:
 
 
 async def post_container_rename(request: web.Request) -> web.Response:
-    await request.app[BACKENDS].containers.rename(
+    backends = request.app[BACKENDS]
+    old = None
+    with contextlib.suppress(DockyardError):  # rename itself reports a bad reference
+        old = await backends.containers.get(request.match_info["id"])
+    renamed = await backends.containers.rename(
         request.match_info["id"], request.query.get("name", "")
     )
+    try:
+        await network_attach.follow_rename(backends, renamed)
+    except DockyardError:
+        if old is not None:  # as dockerd: the old name comes back when the network cannot follow
+            with contextlib.suppress(DockyardError):
+                restored = await backends.containers.rename(renamed.id, old.name)
+                await network_attach.follow_rename(backends, restored)
+        raise
     return web.Response(status=204)
 
 

@@ -16,7 +16,7 @@ from gateway.routes import distribution
 from gateway.routing import Route
 from gateway.url_import import import_from_url
 from gateway.versioning import request_version
-from services.common.errors import InvalidArgument
+from services.common.errors import Conflict, InvalidArgument
 from services.imaged.models import ImportOptions
 
 UPLOAD_CHUNK = 1 << 20
@@ -71,7 +71,25 @@ async def post_image_tag(request: web.Request) -> web.Response:
     return web.Response(status=201)
 
 
+async def _refuse_if_running(request: web.Request, name: str) -> None:
+    """dockerd never deletes an image a running container uses, even with force."""
+    backends = request.app[BACKENDS]
+    if backends.lifecycle is None or not query.bool_value(request, "force"):
+        return  # without force imaged refuses for any container using the image
+    image = await backends.images.inspect_image(name)
+    for record in await backends.containers.list():
+        if record.image_id != image.id:
+            continue
+        state = await backends.lifecycle.state(record.id)
+        if state.running:
+            raise Conflict(
+                f"conflict: unable to delete {image.id.removeprefix('sha256:')[:12]} "
+                f"(cannot be forced) - image is being used by running container {record.id[:12]}"
+            )
+
+
 async def delete_image(request: web.Request) -> web.Response:
+    await _refuse_if_running(request, request.match_info["name"])
     items = await request.app[BACKENDS].images.remove_image(
         request.match_info["name"],
         force=query.bool_value(request, "force"),

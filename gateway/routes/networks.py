@@ -1,12 +1,14 @@
-"""Network routes: list, inspect, create, remove, prune (netd does the work)."""
+"""Network routes: list, inspect, create, remove, prune, connect and disconnect."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from aiohttp import web
 
 from gateway import query
+from gateway.containers import network_attach
 from gateway.keys import BACKENDS
 from gateway.network_views import network_json, spec_from_body
 from gateway.responses import json_response
@@ -29,11 +31,15 @@ async def get_network(request: web.Request) -> web.Response:
     return json_response(network_json(network))
 
 
-async def post_networks_create(request: web.Request) -> web.Response:
+async def _json_body(request: web.Request) -> Any:
     try:
-        body = json.loads(await request.read() or b"{}")
+        return json.loads(await request.read() or b"{}")
     except ValueError as exc:
         raise InvalidArgument(f"invalid JSON: {exc}") from None
+
+
+async def post_networks_create(request: web.Request) -> web.Response:
+    body = await _json_body(request)
     network = await request.app[BACKENDS].networks.create_network(spec_from_body(body))
     return json_response({"Id": network.id, "Warning": ""}, status=201)
 
@@ -48,10 +54,24 @@ async def post_networks_prune(request: web.Request) -> web.Response:
     return json_response({"NetworksDeleted": deleted})
 
 
+async def post_network_connect(request: web.Request) -> web.Response:
+    connect = network_attach.parse_connect(await _json_body(request))
+    await network_attach.connect(request.app[BACKENDS], request.match_info["id"], connect)
+    return web.Response(status=200)
+
+
+async def post_network_disconnect(request: web.Request) -> web.Response:
+    disconnect = network_attach.parse_disconnect(await _json_body(request))
+    await network_attach.disconnect(request.app[BACKENDS], request.match_info["id"], disconnect)
+    return web.Response(status=200)
+
+
 ROUTES = (
     Route("GET", "/networks", get_networks),
     Route("GET", "/networks/{id}", get_network),
     Route("POST", "/networks/create", post_networks_create),
     Route("POST", "/networks/prune", post_networks_prune),
+    Route("POST", "/networks/{id}/connect", post_network_connect),
+    Route("POST", "/networks/{id}/disconnect", post_network_disconnect),
     Route("DELETE", "/networks/{id}", delete_network),
 )

@@ -191,7 +191,14 @@ class CgroupManager:
             merged = merge_update(record.resources, change)
             checked = check(merged, self.capabilities, update=True)
             applied = resolve_devices(checked.resources)
-            self.driver.apply(record.path, applied)
+            try:
+                self.driver.apply(record.path, applied)
+            except BaseException:
+                # The refused limit may follow others already written: put those back,
+                # so a refused update changes nothing.
+                with contextlib.suppress(Exception):
+                    self.driver.apply(record.path, record.resources)
+                raise
             updated = replace(record, resources=applied)
             await self._save(updated)
             return self._state(updated, checked.warnings)

@@ -1,8 +1,8 @@
 """One statistics sample of a container's cgroup, in the shape of Docker's stats JSON.
 
 The parsers here are pure (text in, numbers out) so both drivers share them and
-unit tests feed them captured cgroupfs files. :func:`to_docker_json` renders a
-sample the way ``GET /containers/{id}/stats`` answers.
+unit tests feed them captured cgroupfs files. The gateway renders samples as
+Docker's stats JSON (gateway/containers/stats_views.py).
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
 
 NS_PER_S = 1_000_000_000
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -149,77 +147,3 @@ def parse_v2_io_stat(text: str) -> tuple[tuple[BlkioEntry, ...], tuple[BlkioEntr
             if key in values:
                 into.append(BlkioEntry(int(major), int(minor), op, int(values[key])))
     return tuple(service_bytes), tuple(serviced)
-
-
-# ---- Docker's JSON ------------------------------------------------------------------
-
-
-def _rfc3339(ns: int) -> str:
-    when = datetime.fromtimestamp(ns // NS_PER_S, UTC)
-    return when.strftime("%Y-%m-%dT%H:%M:%S") + f".{ns % NS_PER_S:09d}Z"
-
-
-def _cpu_json(cpu: CpuStats) -> dict[str, Any]:
-    usage: dict[str, Any] = {
-        "total_usage": cpu.total_usage,
-        "usage_in_kernelmode": cpu.usage_in_kernelmode,
-        "usage_in_usermode": cpu.usage_in_usermode,
-    }
-    if cpu.percpu_usage:
-        usage["percpu_usage"] = list(cpu.percpu_usage)
-    return {
-        "cpu_usage": usage,
-        "system_cpu_usage": cpu.system_cpu_usage,
-        "online_cpus": cpu.online_cpus,
-        "throttling_data": {
-            "periods": cpu.periods,
-            "throttled_periods": cpu.throttled_periods,
-            "throttled_time": cpu.throttled_time,
-        },
-    }
-
-
-def _blkio_json(entries: tuple[BlkioEntry, ...]) -> list[dict[str, Any]]:
-    return [{"major": e.major, "minor": e.minor, "op": e.op, "value": e.value} for e in entries]
-
-
-def to_docker_json(
-    sample: StatsSample, previous: StatsSample | None, *, container_id: str, name: str
-) -> dict[str, Any]:
-    """One ``GET /containers/{id}/stats`` message; ``precpu_stats`` come from ``previous``."""
-    memory: dict[str, Any] = {
-        "usage": sample.memory.usage,
-        "stats": dict(sample.memory.stats),
-        "limit": sample.memory.limit,
-    }
-    if sample.memory.max_usage:
-        memory["max_usage"] = sample.memory.max_usage
-    if sample.memory.failcnt:
-        memory["failcnt"] = sample.memory.failcnt
-    empty_cpu: dict[str, Any] = {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0,
-                                               "usage_in_usermode": 0},
-                                 "throttling_data": {"periods": 0, "throttled_periods": 0,
-                                                     "throttled_time": 0}}
-    return {
-        "name": "/" + name.lstrip("/"),
-        "id": container_id,
-        "read": _rfc3339(sample.read_ns),
-        "preread": _rfc3339(previous.read_ns) if previous else "0001-01-01T00:00:00Z",
-        "pids_stats": {"current": sample.pids.current,
-                       **({"limit": sample.pids.limit} if sample.pids.limit else {})},
-        "blkio_stats": {
-            "io_service_bytes_recursive": _blkio_json(sample.blkio.io_service_bytes_recursive),
-            "io_serviced_recursive": _blkio_json(sample.blkio.io_serviced_recursive),
-            "io_queue_recursive": None,
-            "io_service_time_recursive": None,
-            "io_wait_time_recursive": None,
-            "io_merged_recursive": None,
-            "io_time_recursive": None,
-            "sectors_recursive": None,
-        },
-        "num_procs": 0,
-        "storage_stats": {},
-        "cpu_stats": _cpu_json(sample.cpu),
-        "precpu_stats": _cpu_json(previous.cpu) if previous else empty_cpu,
-        "memory_stats": memory,
-    }

@@ -23,7 +23,7 @@ from services.cgroupd.stats import (
     parse_v1_blkio,
     ticks_to_ns,
 )
-from services.common.errors import Internal
+from services.common.errors import Conflict, Internal
 
 UNLIMITED_FLOOR = 1 << 62
 """v1 reports "no limit" as a huge page-rounded number; anything above this is unlimited."""
@@ -52,6 +52,17 @@ def host_memory() -> int:
         if line.startswith("MemTotal:"):
             return int(line.split()[1]) * 1024
     return 0
+
+
+def _write_limit(path: Path, limit: int, what: str, counters: str) -> None:
+    """Write a memory limit; the kernel's EBUSY (usage above it) in runc's words."""
+    try:
+        fs.write(path, limit)
+    except Conflict:
+        usage = fs.read_int(path.parent / f"{counters}.usage_in_bytes")
+        peak = fs.read_int(path.parent / f"{counters}.max_usage_in_bytes")
+        raise Conflict(f"unable to set {what} limit to {limit} (current usage: {usage}, "
+                       f"peak usage: {peak})") from None
 
 
 class V1Driver:
@@ -181,13 +192,13 @@ class V1Driver:
             # The kernel keeps limit <= memsw at every step, so the order of the two
             # writes depends on the direction of the change.
             if memsw == -1 or limit > current_memsw:
-                fs.write(memsw_file, memsw)
-                fs.write(memory / "memory.limit_in_bytes", limit)
+                _write_limit(memsw_file, memsw, "memory+swap", "memory.memsw")
+                _write_limit(memory / "memory.limit_in_bytes", limit, "memory", "memory")
             else:
-                fs.write(memory / "memory.limit_in_bytes", limit)
-                fs.write(memsw_file, memsw)
+                _write_limit(memory / "memory.limit_in_bytes", limit, "memory", "memory")
+                _write_limit(memsw_file, memsw, "memory+swap", "memory.memsw")
         else:
-            fs.write(memory / "memory.limit_in_bytes", limit)
+            _write_limit(memory / "memory.limit_in_bytes", limit, "memory", "memory")
         if res.oom_kill_disable is not None:
             fs.write(memory / "memory.oom_control", 1 if res.oom_kill_disable else 0)
 

@@ -22,6 +22,19 @@ from services.common.errors import Unavailable
 
 KEY_PREFIX = "/dockyard/v1/"
 
+_UNREACHABLE = (aetcd.exceptions.ConnectionFailedError, aetcd.exceptions.ConnectionTimeoutError)
+
+
+def unavailable_from(exc: BaseException) -> Unavailable | None:
+    """etcd out of reach as the typed error callers report (503, UNAVAILABLE); else None.
+
+    It happens while a cluster restarts (etcd is the last to stop, the first to
+    start): a request then fails as one to a service that is down, not as a bug.
+    """
+    if isinstance(exc, _UNREACHABLE):
+        return Unavailable(f"the cluster store (etcd) is unavailable: {exc}")
+    return None
+
 
 @dataclass(frozen=True)
 class Entry:

@@ -18,6 +18,7 @@ import grpc
 from prometheus_client import Counter, Histogram
 
 from services.common import errors
+from services.common.etcd_store import unavailable_from
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +138,9 @@ async def _handled(context: Context, service: str, method: str) -> AsyncIterator
         code = context.code() or grpc.StatusCode.UNKNOWN
         raise
     except Exception as exc:
-        code = status_code_for(exc)
-        await _abort(context, exc, method)
+        reported = unavailable_from(exc) or exc
+        code = status_code_for(reported)
+        await _abort(context, reported, method)
     finally:
         RPC_CALLS.labels(service, method, code.name).inc()
         RPC_LATENCY.labels(service, method).observe(time.perf_counter() - start)

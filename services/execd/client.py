@@ -163,6 +163,14 @@ class ContainersClient:
             lambda: self._stub.SetPaused(request, timeout=self._timeout))
         return state_from_pb(r.state)
 
+    async def update_restart_policy(
+        self, container_id: str, name: str, maximum_retry_count: int = 0
+    ) -> None:
+        """``docker update --restart``; NotFound when execd never started the container."""
+        request = execd_pb2.UpdateRestartPolicyRequest(
+            container_id=container_id, name=name, maximum_retry_count=maximum_retry_count)
+        await call(lambda: self._stub.UpdateRestartPolicy(request, timeout=self._timeout))
+
     async def delete_container(self, container_id: str) -> None:
         request = execd_pb2.DeleteContainerRequest(container_id=container_id)
         await call(lambda: self._stub.DeleteContainer(request, timeout=self._timeout))

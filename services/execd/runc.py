@@ -62,6 +62,12 @@ class Runc:
         data = json.loads(out)
         return data if isinstance(data, dict) else None
 
+    async def containers(self) -> dict[str, str]:
+        """Every container in this runc root: ID → runc's status (created, running, …)."""
+        out = await self._run("list", "--format", "json")
+        data = json.loads(out or b"null") or []
+        return {str(c["id"]): str(c.get("status", "")) for c in data if isinstance(c, dict)}
+
     async def pids(self, container_id: str) -> list[int]:
         try:
             out = await self._run("ps", "--format", "json", container_id)

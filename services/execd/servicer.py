@@ -125,6 +125,13 @@ class RuntimeServicer(execd_pb2_grpc.RuntimeServicer):
         state = await self._sup.set_paused(request.container_id, request.paused)
         return execd_pb2.SetPausedResponse(state=state_pb(state))
 
+    async def UpdateRestartPolicy(
+        self, request: execd_pb2.UpdateRestartPolicyRequest, context: Context
+    ) -> execd_pb2.UpdateRestartPolicyResponse:
+        await self._sup.update_restart_policy(
+            request.container_id, request.name, request.maximum_retry_count)
+        return execd_pb2.UpdateRestartPolicyResponse()
+
     async def DeleteContainer(
         self, request: execd_pb2.DeleteContainerRequest, context: Context
     ) -> execd_pb2.DeleteContainerResponse:

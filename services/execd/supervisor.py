@@ -12,14 +12,15 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import shutil
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from services.common.errors import Conflict, Internal, InvalidArgument, NotFound, NotModified
 from services.common.etcd_store import Store
@@ -44,8 +45,11 @@ from services.execd.signals import parse_signal
 from services.execd.startspec import StartSpec
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_STOP_TIMEOUT = 10
+DISCARD_TIMEOUT = 5.0
+"""How long recover() waits for the conmon of a discarded start to go."""
 LOST_EXIT_CODE = 255
 """Docker's exit code for a container whose process vanished without a trace."""
 
@@ -75,6 +79,8 @@ class _Run:
     pid: int
     started: float = field(default_factory=time.monotonic)
     exited: asyncio.Event = field(default_factory=asyncio.Event)
+    exit_on_next: bool = False
+    """Set by a stop: the exit it causes is not followed by a policy restart."""
 
 
 class Supervisor:
@@ -105,23 +111,74 @@ class Supervisor:
     # ---- start-up and shutdown -------------------------------------------------
 
     async def recover(self) -> None:
-        """Rebuild the view from etcd and the kernel, then handle exits missed while down."""
+        """Rebuild the view from etcd and the kernel, then handle exits missed while down.
+
+        execd may have died anywhere, also between ``runc create`` and recording
+        the run: such a start was reported failed to its caller (the gateway
+        then undid the sandbox and cgroup), so its process is discarded rather
+        than adopted. Running containers whose conmon lives are adopted as they
+        are; exits conmon recorded meanwhile are handled with their real codes.
+        """
         self._paths.ensure()
         self._watch = DirectoryWatch(self._paths.exits_dir, self._exit_file_written)
         for entry in await self._store.get_prefix(RUNTIME_PREFIX):
             state = decode_state(entry.value)
             self._states[state.container_id] = state
+        await self._discard_unfinished_starts()
         for container_id, state in list(self._states.items()):
-            if state.status not in (RUNNING, PAUSED, RESTARTING):
-                continue
-            if (self._paths.exits_dir / container_id).exists():
-                self._spawn(self._handle_exit(container_id))
-            elif state.status == RESTARTING:
+            exit_file = self._paths.exits_dir / container_id
+            if state.status == RESTARTING:
+                exit_file.unlink(missing_ok=True)
                 self._schedule_restart(container_id, restart.BASE_DELAY)
-            elif self._monitor_alive(container_id):
-                self._runs[container_id] = _Run(pid=state.pid)
+            elif state.status not in (RUNNING, PAUSED):
+                exit_file.unlink(missing_ok=True)  # recorded before execd went
+            elif self._monitor_pid(container_id) is not None or exit_file.exists():
+                # Adopted; an exit already written (or written from now on,
+                # seen by the watch) is handled like any other.
+                self._runs[container_id] = _Run(
+                    pid=state.pid, started=_monotonic_of(state.started_at)
+                )
+                if exit_file.exists():
+                    self._spawn(self._handle_exit(container_id))
             else:
                 await self._record_exit(container_id, LOST_EXIT_CODE, oom=False)
+        self._forget_stray_exit_files()
+
+    async def _discard_unfinished_starts(self) -> None:
+        """Remove runc containers no recorded run accounts for (see :meth:`recover`)."""
+        try:
+            known = await self._runc.containers()
+        except RuncError as e:
+            log.warning("cannot list runc's containers: %s", e.message)
+            return
+        for container_id in known:
+            state = self._states.get(container_id)
+            recorded = state is not None and state.status in (RUNNING, PAUSED)
+            monitored = self._monitor_pid(container_id) is not None or (
+                self._paths.exits_dir / container_id).exists()
+            if recorded and monitored:
+                continue  # adopted, or its exit is handled below
+            log.warning("discarding container %s left by an unfinished start", container_id[:12])
+            await self._discard(container_id)
+            if state is None or state.status in (CREATED, EXITED):
+                # Rewritten so that the gateway, which follows these records,
+                # gives back what the failed start held.
+                await self._save(state or RuntimeState(container_id=container_id))
+
+    async def _discard(self, container_id: str) -> None:
+        """Kill the container, wait for its conmon to go, and drop the exit file it wrote."""
+        monitor = self._monitor_pid(container_id)
+        with contextlib.suppress(Internal):
+            await self._runc.delete(container_id)
+        if monitor is not None:
+            await _wait_gone(monitor, DISCARD_TIMEOUT)
+        (self._paths.exits_dir / container_id).unlink(missing_ok=True)
+
+    def _forget_stray_exit_files(self) -> None:
+        """Exit files of containers that no longer exist (removed while an exit was pending)."""
+        for path in self._paths.exits_dir.iterdir():
+            if path.name not in self._states:
+                path.unlink(missing_ok=True)
 
     async def close(self) -> None:
         if self._watch is not None:
@@ -134,14 +191,17 @@ class Supervisor:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _monitor_alive(self, container_id: str) -> bool:
+    def _monitor_pid(self, container_id: str) -> int | None:
+        """The pid of the container's conmon while it runs (checked by its command line)."""
         pidfile = self._paths.bundle(container_id) / "conmon.pid"
         try:
             pid = int(pidfile.read_text().strip())
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except (OSError, ValueError):
-            return False
-        return b"conmon" in cmdline and container_id.encode() in cmdline
+            return None
+        if b"conmon" in cmdline and container_id.encode() in cmdline:
+            return pid
+        return None
 
     # ---- state --------------------------------------------------------------------
 
@@ -169,6 +229,9 @@ class Supervisor:
     # ---- start ----------------------------------------------------------------------
 
     async def start(self, spec: StartSpec, reset_restart_count: bool = True) -> RuntimeState:
+        return await _uninterrupted(self._start(spec, reset_restart_count))
+
+    async def _start(self, spec: StartSpec, reset_restart_count: bool) -> RuntimeState:
         container_id = spec.container_id
         layout_check(container_id)
         async with self._lock(container_id):
@@ -299,37 +362,63 @@ class Supervisor:
 
     async def kill(self, container_id: str, signal_name: str) -> None:
         number = parse_signal(signal_name, int(signal.SIGKILL))
-        state = self.state(container_id)
-        if state.status not in (RUNNING, PAUSED):
-            raise Conflict(
-                f"Cannot kill container: {container_id}: "
-                f"Container {container_id} is not running"
-            )
-        await self._save(replace(state, stopped_by_user=True))
-        await self._runc.kill(container_id, number)
+        async with self._lock(container_id):
+            state = self.state(container_id)
+            if state.status not in (RUNNING, PAUSED):
+                raise Conflict(
+                    f"Cannot kill container: {container_id}: "
+                    f"Container {container_id} is not running"
+                )
+            # As dockerd: SIGKILL or the container's stop signal means "stay
+            # down"; any other signal is just delivered, and if the process
+            # dies of it the restart policy applies.
+            if number in (int(signal.SIGKILL), self._stop_signal_number(container_id)):
+                await self._save(replace(state, stopped_by_user=True))
+            await self._runc.kill(container_id, number)
+
+    def _stop_signal_number(self, container_id: str) -> int:
+        spec = self.saved_spec(container_id)
+        configured = str(spec.config().get("StopSignal") or "") if spec else ""
+        try:
+            return parse_signal(configured or "SIGTERM", int(signal.SIGTERM))
+        except InvalidArgument:
+            return int(signal.SIGTERM)
 
     async def stop(
         self, container_id: str, signal_name: str, grace: int | None, for_restart: bool = False
     ) -> RuntimeState:
-        state = self._states.get(container_id)
-        if state is None:
-            raise NotModified(f"container {container_id} is not running")
-        if state.status == RESTARTING:
-            self._cancel_restart(container_id)
-            return await self._save(replace(state, status=EXITED, stopped_by_user=not for_restart))
-        run = self._runs.get(container_id)
-        if state.status not in (RUNNING, PAUSED) or run is None:
-            raise NotModified(f"container {container_id} is not running")
-        spec = self.saved_spec(container_id)
-        config = spec.config() if spec else {}
-        stop_signal = signal_name or str(config.get("StopSignal") or "SIGTERM")
-        if grace is None:
-            configured = config.get("StopTimeout")
-            grace = int(configured) if isinstance(configured, int) else DEFAULT_STOP_TIMEOUT
-        if not for_restart:
-            await self._save(replace(state, stopped_by_user=True))
-        with contextlib.suppress(Conflict, NotFound):
-            await self._runc.kill(container_id, parse_signal(stop_signal, int(signal.SIGTERM)))
+        return await _uninterrupted(self._stop(container_id, signal_name, grace, for_restart))
+
+    async def _stop(
+        self, container_id: str, signal_name: str, grace: int | None, for_restart: bool
+    ) -> RuntimeState:
+        # Under the container's lock, so that the decision (restarting or
+        # running), the "stay down" mark and the signal cannot interleave with
+        # an exit being recorded or a policy restart starting the process.
+        async with self._lock(container_id):
+            state = self._states.get(container_id)
+            if state is None:
+                raise NotModified(f"container {container_id} is not running")
+            if state.status == RESTARTING:
+                self._cancel_restart(container_id)
+                return await self._save(
+                    replace(state, status=EXITED, stopped_by_user=not for_restart)
+                )
+            run = self._runs.get(container_id)
+            if state.status not in (RUNNING, PAUSED) or run is None:
+                raise NotModified(f"container {container_id} is not running")
+            spec = self.saved_spec(container_id)
+            config = spec.config() if spec else {}
+            stop_signal = signal_name or str(config.get("StopSignal") or "SIGTERM")
+            if grace is None:
+                configured = config.get("StopTimeout")
+                grace = int(configured) if isinstance(configured, int) else DEFAULT_STOP_TIMEOUT
+            # The exit this stop causes never triggers the restart policy.
+            run.exit_on_next = True
+            if not for_restart:
+                await self._save(replace(state, stopped_by_user=True))
+            with contextlib.suppress(Conflict, NotFound):
+                await self._runc.kill(container_id, parse_signal(stop_signal, int(signal.SIGTERM)))
         if grace < 0:
             await run.exited.wait()
         else:
@@ -347,6 +436,18 @@ class Supervisor:
             raise Conflict(f"Container {container_id} is not running")
         return await self._save(replace(state, status=PAUSED if paused else RUNNING))
 
+    async def update_restart_policy(self, container_id: str, name: str, retries: int) -> None:
+        """Keep a new restart policy in the saved start spec, which exits are judged by."""
+        policy = {"Name": name or "no", "MaximumRetryCount": retries}
+        restart.RestartPolicy.from_host_config(policy)  # InvalidArgument for a bad name
+        async with self._lock(container_id):
+            spec = self.saved_spec(container_id)
+            if spec is None:
+                raise NotFound(f"No such container: {container_id}")
+            host_config = {**spec.host_config(), "RestartPolicy": policy}
+            updated = replace(spec, host_config_json=json.dumps(host_config))
+            await asyncio.to_thread(_save_start_spec, self._paths.bundle(container_id), updated)
+
     # ---- exits and restarts -------------------------------------------------------
 
     def _exit_file_written(self, name: str) -> None:
@@ -362,10 +463,18 @@ class Supervisor:
         async with self._lock(container_id):
             if not exit_file.exists():
                 return  # handled already
+            state = self._states.get(container_id)
+            if state is None or state.status not in (RUNNING, PAUSED):
+                # Not a run execd recorded: a removed container, or a start
+                # discarded by recover().
+                exit_file.unlink(missing_ok=True)
+                return
             oom = (self._paths.bundle(container_id) / "oom").exists()
             await self._runc.delete(container_id)
-            exit_file.unlink(missing_ok=True)
+            # The exit file stays until the exit is recorded: if etcd or execd
+            # goes away in between, the next recover() finds it again.
             await self._record_exit(container_id, code, oom)
+            exit_file.unlink(missing_ok=True)
 
     async def _record_exit(self, container_id: str, code: int, oom: bool) -> None:
         state = self._states.get(container_id) or RuntimeState(container_id=container_id)
@@ -379,7 +488,8 @@ class Supervisor:
             with contextlib.suppress(InvalidArgument):
                 configured = spec.host_config().get("RestartPolicy")
                 policy = restart.RestartPolicy.from_host_config(configured)
-        if policy.should_restart(code, state.restart_count, state.stopped_by_user):
+        stopping = run is not None and run.exit_on_next
+        if not stopping and policy.should_restart(code, state.restart_count, state.stopped_by_user):
             delay = restart.next_delay(self._restart_delay.get(container_id, 0.0), seconds_up)
             self._restart_delay[container_id] = delay
             await self._save(replace(exited, status=RESTARTING))
@@ -422,6 +532,9 @@ class Supervisor:
     # ---- removal ----------------------------------------------------------------------
 
     async def delete(self, container_id: str) -> None:
+        await _uninterrupted(self._delete(container_id))
+
+    async def _delete(self, container_id: str) -> None:
         async with self._lock(container_id):
             state = self._states.get(container_id)
             if state is not None and state.status in (RUNNING, PAUSED):
@@ -444,6 +557,49 @@ class Supervisor:
             await run.exited.wait()
 
 
+async def _uninterrupted(operation: Coroutine[Any, Any, T]) -> T:
+    """Run ``operation`` to its end even when the caller is cancelled.
+
+    gRPC cancels a handler whose client went away (a gateway killed mid-request);
+    a start, stop or removal cut in half would leave a process nobody records.
+    """
+    task = asyncio.ensure_future(operation)
+    task.add_done_callback(_retrieve_outcome)
+    return await asyncio.shield(task)
+
+
+def _retrieve_outcome(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("operation finished after its caller left: %s", task.exception())
+
+
+async def _wait_gone(pid: int, seconds: float) -> None:
+    """Wait until process ``pid`` has exited (its pidfd turns readable), at most ``seconds``."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    loop = asyncio.get_running_loop()
+    gone = asyncio.Event()
+    loop.add_reader(fd, gone.set)
+    try:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(gone.wait(), seconds)
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+
+
+def _monotonic_of(rfc3339: str) -> float:
+    """The monotonic clock reading of a recorded wall time (for the restart back-off)."""
+    try:
+        started = datetime.strptime(rfc3339[:26].rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f")
+    except ValueError:
+        return time.monotonic()
+    seconds_ago = time.time() - started.replace(tzinfo=UTC).timestamp()
+    return time.monotonic() - max(seconds_ago, 0.0)
+
+
 def layout_check(container_id: str) -> None:
     if len(container_id) != 64 or any(c not in "0123456789abcdef" for c in container_id):
         raise InvalidArgument(f"invalid container ID {container_id!r}: expected 64 hex digits")
@@ -457,6 +613,13 @@ def _write_bundle(bundle: Path, spec: StartSpec, document: dict[str, Any]) -> No
     temp.write_text(json.dumps(document))
     temp.replace(bundle / "config.json")
     (bundle / "start.json").write_text(spec.dumps())
+
+
+def _save_start_spec(bundle: Path, spec: StartSpec) -> None:
+    """Replace start.json in one rename, so a reader never sees half of it."""
+    temp = bundle / "start.json.tmp"
+    temp.write_text(spec.dumps())
+    temp.replace(bundle / "start.json")
 
 
 def _remove_files(paths: layout.RuntimeLayout, container_id: str) -> None:

@@ -133,6 +133,14 @@ class NetworksClient:
         )
         return convert.sandbox_from_proto(response.sandbox)
 
+    async def rename_sandbox(self, container_id: str, name: str) -> Sandbox:
+        """Tell netd a running container's new name (DNS and network inspect follow)."""
+        request = netd_pb2.RenameSandboxRequest(container_id=container_id, name=name)
+        response: netd_pb2.RenameSandboxResponse = await call(
+            lambda: self._stub.RenameSandbox(request, timeout=self._timeout)
+        )
+        return convert.sandbox_from_proto(response.sandbox)
+
     async def sandbox_stats(self, container_id: str) -> dict[str, InterfaceStats]:
         """Counters per interface inside the container (eth0 ...)."""
         request = netd_pb2.GetSandboxStatsRequest(container_id=container_id)

@@ -98,6 +98,14 @@ def _next_ifname(endpoints: Sequence[AttachedEndpoint]) -> str:
     return f"eth{n}"
 
 
+def _resolver_of(endpoints: Sequence[AttachedEndpoint]) -> str:
+    """The embedded DNS address a sandbox uses: the gateway of its first user-defined
+    network; empty on the default bridge alone (no name resolution there)."""
+    user = next((e for e in endpoints
+                 if e.network_name != dnsindex.DEFAULT_BRIDGE and e.gateway), None)
+    return user.gateway if user is not None else ""
+
+
 def _gateway_endpoint(endpoints: Sequence[AttachedEndpoint],
                       internal: Callable[[str], bool]) -> AttachedEndpoint | None:
     """The endpoint the default route (and published ports) go through: the first one
@@ -220,7 +228,10 @@ class SandboxManager:
                 return record
         return None
 
-    async def _write_files(self, spec: SandboxSpec, sandbox: Sandbox, *, create: bool) -> None:
+    async def _write_files(self, spec: SandboxSpec, sandbox: Sandbox, *, create: bool,
+                           before: Sandbox | None = None) -> None:
+        """Render the container's files; after a connect/disconnect (``before``: the
+        sandbox until then) resolv.conf only when its embedded resolver changes."""
         extra = await self._extra_hosts(spec)
         mode = spec.network_mode
         if mode == HOST:
@@ -232,16 +243,17 @@ class SandboxManager:
                 extra=extra, links=self._link_lines(sandbox.endpoints),
             )
         etcfiles.write(Path(sandbox.hosts_path), hosts)
-        if not create:
-            return  # hostname and resolv.conf do not change after creation (as dockerd)
-        etcfiles.write(Path(sandbox.hostname_path), spec.hostname + "\n")
+        resolver = _resolver_of(sandbox.endpoints)
+        if create:
+            etcfiles.write(Path(sandbox.hostname_path), spec.hostname + "\n")
+        elif before is None or _resolver_of(before.endpoints) == resolver:
+            return
+        # As dockerd's rebuildDNS: joining the first user-defined network turns the
+        # embedded resolver on (it then answers the peers' names), leaving it moves on.
         source, host_conf = etcfiles.host_resolv_conf()
-        user = next((e for e in sandbox.endpoints
-                     if e.network_name != dnsindex.DEFAULT_BRIDGE and e.gateway), None)
         resolv = etcfiles.resolv_conf_text(
             host_conf, dns=spec.dns, search=spec.dns_search, options=spec.dns_options,
-            resolver=user.gateway if user is not None else "", source=source,
-            copy_host=mode == HOST,
+            resolver=resolver, source=source, copy_host=mode == HOST,
         )
         etcfiles.write(Path(sandbox.resolv_conf_path), resolv)
 
@@ -263,8 +275,12 @@ class SandboxManager:
     # ---- checking requests --------------------------------------------------------
 
     async def check_endpoint(self, request: EndpointRequest, *,
-                             joined: Sequence[AttachedEndpoint] = ()) -> Network:
-        """The network a request joins, after dockerd's checks (nothing is reserved)."""
+                             joined: Sequence[AttachedEndpoint] = (),
+                             endpoint_name: str = "") -> Network:
+        """The network a request joins, after dockerd's checks (nothing is reserved).
+
+        ``endpoint_name`` is the container's name: dockerd names endpoints after it.
+        """
         network = await self.networks.resolve(request.network)
         if network.driver in (HOST, NULL):
             if joined:
@@ -274,8 +290,8 @@ class SandboxManager:
         if network.driver != BRIDGE:
             raise InvalidArgument(f"network driver {network.driver} is not supported")
         if any(e.network_id == network.id for e in joined):
-            raise Forbidden(f"endpoint with name {network.name} already exists in network "
-                            f"{network.name}")
+            raise Forbidden(f"endpoint with name {endpoint_name or network.name} already "
+                            f"exists in network {network.name}")
         default = network.name == dnsindex.DEFAULT_BRIDGE
         if request.aliases and default:
             raise InvalidArgument("network-scoped alias is supported only for containers "
@@ -606,7 +622,8 @@ class SandboxManager:
                     or sandbox.network_mode.startswith("container:"):
                 raise Forbidden("container cannot be disconnected from host network or "
                                 "connected to host network")
-            network = await self.check_endpoint(request, joined=sandbox.endpoints)
+            network = await self.check_endpoint(request, joined=sandbox.endpoints,
+                                                endpoint_name=record.spec.container_name)
             await self._settle()
             if network.driver != BRIDGE:
                 raise Forbidden("container cannot be disconnected from host network or "
@@ -622,8 +639,8 @@ class SandboxManager:
                 finally:
                     os.close(ns_fd)
                 sandbox = replace(sandbox, endpoints=(*sandbox.endpoints, endpoint))
-                record = SandboxRecord(record.spec, sandbox)
-                await self._write_files(record.spec, sandbox, create=False)
+                before, record = record.sandbox, SandboxRecord(record.spec, sandbox)
+                await self._write_files(record.spec, sandbox, create=False, before=before)
                 await self._save(record)
             except BaseException:
                 await steps.rollback()
@@ -664,10 +681,40 @@ class SandboxManager:
             if moving_ports:
                 await iptables.append_new_rules(
                     self.published_rules(container_id, sandbox, sandbox.ports))
-            record = SandboxRecord(record.spec, sandbox)
-            await self._write_files(record.spec, sandbox, create=False)
+            before, record = record.sandbox, SandboxRecord(record.spec, sandbox)
+            await self._write_files(record.spec, sandbox, create=False, before=before)
             await self._save(record)
             await self.refresh_names()
+            return sandbox
+
+    # ---- rename -------------------------------------------------------------------
+
+    async def rename(self, container_id: str, name: str) -> Sandbox:
+        """Re-derive every endpoint's DNS names from the container's new name.
+
+        The embedded DNS then answers the new name and no longer the old one,
+        and the endpoint records (network inspect's ``Containers``) show it.
+        """
+        if not name or name.startswith("/"):
+            raise InvalidArgument(f"invalid container name {name!r}")
+        async with self._lock(container_id):
+            record = self.records.get(container_id)
+            if record is None:
+                raise NotFound(f"no network sandbox for container {container_id}")
+            spec = replace(record.spec, container_name=name)
+            sandbox = replace(record.sandbox, endpoints=tuple(
+                replace(e, dns_names=dnsindex.dns_names(spec, e.aliases, e.network_name))
+                for e in record.sandbox.endpoints
+            ))
+            for endpoint in sandbox.endpoints:
+                key = records.endpoint_key(endpoint.network_id, container_id)
+                entry = await self.store.get(key)
+                if entry is not None:
+                    renamed = replace(records.load_endpoint(entry.value), name=name)
+                    await self.store.put(key, records.dump_endpoint(renamed))
+            await self._save(SandboxRecord(spec, sandbox))
+            await self.refresh_names()
+            log.info("sandbox renamed", extra={"container": container_id[:12], "new_name": name})
             return sandbox
 
     # ---- stats --------------------------------------------------------------------

@@ -122,6 +122,12 @@ class NetworksServicer(netd_pb2_grpc.NetworksServicer):
         return netd_pb2.GetSandboxStatsResponse(
             interfaces={name: convert.stats_to_proto(s) for name, s in stats.items()})
 
+    async def RenameSandbox(
+        self, request: netd_pb2.RenameSandboxRequest, context: Context
+    ) -> netd_pb2.RenameSandboxResponse:
+        sandbox = await self._sandboxes.rename(request.container_id, request.name)
+        return netd_pb2.RenameSandboxResponse(sandbox=convert.sandbox_to_proto(sandbox))
+
     async def CheckEndpoint(
         self, request: netd_pb2.CheckEndpointRequest, context: Context
     ) -> netd_pb2.CheckEndpointResponse:

@@ -161,6 +161,10 @@ class Cluster:
 
     def stop(self) -> None:
         """Stop the cluster and remove its roots, whatever state it is in."""
+        if os.environ.get("DOCKYARD_TEST_LOGS"):
+            # Debugging aid: keep a copy of the cluster's log beside the roots.
+            with contextlib.suppress(OSError):
+                shutil.copy(self.log_file, f"{self.base}.log")
         try:
             if self.launcher_pid() is not None:
                 self._remove_containers()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,15 @@ from gateway.app import create_app
 from gateway.backends import Backends
 from gateway.sysinfo import HostFacts
 from services.cgroupd.hostinfo import CgroupHostInfo
+from services.cgroupd.manager import CgroupState
+from services.cgroupd.records import CgroupRecord
+from services.cgroupd.resources import Resources, merge_update
+from services.cgroupd.stats import StatsSample
 from services.common.config import DaemonConfig
 from services.common.errors import (
     Conflict,
     DockyardError,
+    Forbidden,
     InvalidArgument,
     NotFound,
     Unauthorized,
@@ -50,8 +56,15 @@ from services.imaged.registry.models import (
 from services.imaged.storeinfo import StoreInfo
 from services.imaged.volumes.models import Volume, VolumePruneResult, VolumeSpec
 from services.netd.hostinfo import NetworkInfo
+from services.netd.models import (
+    AttachedEndpoint,
+    EndpointRequest,
+    InterfaceStats,
+    Network,
+    NetworkSpec,
+    Sandbox,
+)
 from services.netd.models import Filters as NetworkFilters
-from services.netd.models import Network, NetworkSpec
 
 HOST = HostFacts(
     kernel_version="6.1.0-test",
@@ -221,6 +234,10 @@ class FakeNetworks:
         self.networks: dict[str, Network] = {}
         self.created: list[NetworkSpec] = []
         self.filters: list[NetworkFilters] = []
+        self.sandboxes: dict[str, Sandbox] = {}
+        """Running containers' sandboxes by container ID (tests put them here)."""
+        self.counters: dict[str, dict[str, InterfaceStats]] = {}
+        """Interface counters of containers' sandboxes (tests put them here)."""
 
     def _find(self, ref: str) -> Network:
         for network in self.networks.values():
@@ -256,6 +273,56 @@ class FakeNetworks:
         names = [n.name for n in self.networks.values() if not n.builtin]
         self.networks = {k: n for k, n in self.networks.items() if n.builtin}
         return names
+
+    def _sandbox(self, container_id: str) -> Sandbox:
+        if container_id not in self.sandboxes:
+            raise NotFound(f"no network sandbox for container {container_id}")
+        return self.sandboxes[container_id]
+
+    async def get_sandbox(self, container_id: str) -> Sandbox:
+        return self._sandbox(container_id)
+
+    async def connect_container(self, container_id: str, request: EndpointRequest) -> Sandbox:
+        sandbox, network = self._sandbox(container_id), self._find(request.network)
+        if any(e.network_id == network.id for e in sandbox.endpoints):
+            raise Forbidden(f"endpoint with name x already exists in network {network.name}")
+        n = len(sandbox.endpoints)
+        endpoint = AttachedEndpoint(
+            network.id, network.name, f"{n + 1:064x}", request.ipv4_address or f"10.9.0.{n + 2}",
+            24, "10.9.0.1", "02:42:0a:09:00:02", aliases=request.aliases,
+            dns_names=(*request.aliases, container_id[:12]), interface=f"eth{n}")
+        sandbox = replace(sandbox, endpoints=(*sandbox.endpoints, endpoint))
+        self.sandboxes[container_id] = sandbox
+        return sandbox
+
+    async def disconnect_container(self, container_id: str, network: str,
+                                   force: bool = False) -> Sandbox:
+        sandbox, found = self._sandbox(container_id), self._find(network)
+        rest = tuple(e for e in sandbox.endpoints if e.network_id != found.id)
+        if len(rest) == len(sandbox.endpoints) and not force:
+            raise Forbidden(f"container {container_id} is not connected to network {found.name}")
+        sandbox = replace(sandbox, endpoints=rest)
+        self.sandboxes[container_id] = sandbox
+        return sandbox
+
+    async def check_endpoint(self, request: EndpointRequest,
+                             joined_networks: tuple[str, ...] = ()) -> Network:
+        network = self._find(request.network)
+        if any(self._find(j).id == network.id for j in joined_networks):
+            raise Forbidden(f"endpoint with name x already exists in network {network.name}")
+        return network
+
+    async def rename_sandbox(self, container_id: str, name: str) -> Sandbox:
+        sandbox = self._sandbox(container_id)
+        sandbox = replace(sandbox, endpoints=tuple(
+            replace(e, dns_names=(name, *e.dns_names[1:])) for e in sandbox.endpoints))
+        self.sandboxes[container_id] = sandbox
+        return sandbox
+
+    async def sandbox_stats(self, container_id: str) -> dict[str, InterfaceStats]:
+        if container_id not in self.counters:
+            raise NotFound(f"no network sandbox for container {container_id}")
+        return self.counters[container_id]
 
     async def get_network_info(self) -> NetworkInfo:
         if self.down:
@@ -317,6 +384,39 @@ class FakeVolumes:
 class FakeCgroups:
     def __init__(self, *, down: bool = False) -> None:
         self.down = down
+        self.samples: dict[str, list[StatsSample]] = {}
+        """Samples each container's reads return in turn (the last one repeats)."""
+        self.resources: dict[str, Resources] = {}
+        """Live limits of containers with a cgroup; update_resources merges into them."""
+        self.refusal: DockyardError | None = None
+        """Raised by the next update_resources, as the kernel's refusal would be."""
+
+    def _next_sample(self, container_id: str) -> StatsSample:
+        queue = self.samples.get(container_id)
+        if not queue:
+            raise NotFound(f"no cgroup for container {container_id}")
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    async def get_stats(
+        self, container_id: str, *, one_shot: bool = False
+    ) -> tuple[StatsSample, StatsSample | None]:
+        first = self._next_sample(container_id)
+        if one_shot:
+            return first, None
+        return self._next_sample(container_id), first
+
+    async def update_resources(self, container_id: str, change: Resources) -> CgroupState:
+        if container_id not in self.resources:
+            raise NotFound(f"no cgroup for container {container_id}")
+        if self.refusal is not None:
+            refusal, self.refusal = self.refusal, None
+            raise refusal
+        merged = merge_update(self.resources[container_id], change)
+        self.resources[container_id] = merged
+        record = CgroupRecord(container_id=container_id, name="", parent="dockyard",
+                              path=f"dockyard/{container_id}", resources=merged)
+        return CgroupState(record=record, cgroups_path=f"/dockyard/{container_id}",
+                           freeze_state="thawed", pids=())
 
     async def get_host_info(self) -> CgroupHostInfo:
         if self.down:

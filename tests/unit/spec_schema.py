@@ -84,3 +84,47 @@ def validate_response(value: Any, path: str, method: str = "get", status: int = 
     problems: list[str] = []
     _check(value, schema, f"{method.upper()} {path}", problems)
     return problems
+
+
+def response_example(path: str, method: str = "get", status: int = 200) -> Any:
+    """The documented ``application/json`` example of an answer."""
+    return _paths()[path][method]["responses"][status]["examples"]["application/json"]
+
+
+def validate_example_shape(
+    value: Any, example: Any, where: str = "$", maps: frozenset[str] = frozenset()
+) -> list[str]:
+    """Every key of ``example`` (recursively) that ``value`` lacks or holds with another
+    JSON type. For answers the spec only documents by example (``ContainerStats``).
+
+    ``maps`` names the objects keyed by data (``$.networks``): each of their values
+    is checked against the example's first one instead.
+    """
+    problems: list[str] = []
+    if isinstance(example, dict) and where in maps:
+        if not isinstance(value, dict):
+            return [f"{where}: {type(value).__name__} where object is documented"]
+        first = next(iter(example.values()))
+        for key, item in value.items():
+            problems += validate_example_shape(item, first, f"{where}[{key}]", maps)
+    elif isinstance(example, dict):
+        if not isinstance(value, dict):
+            return [f"{where}: {type(value).__name__} where object is documented"]
+        for key, item in example.items():
+            if key not in value:
+                problems.append(f"{where}.{key}: missing")
+            else:
+                problems += validate_example_shape(value[key], item, f"{where}.{key}", maps)
+    elif isinstance(example, list):
+        if not isinstance(value, list):
+            return [f"{where}: {type(value).__name__} where array is documented"]
+        for i, item in enumerate(value):
+            problems += validate_example_shape(item, example[0], f"{where}[{i}]", maps) \
+                if example else []
+    elif isinstance(example, bool) != isinstance(value, bool) or (
+        isinstance(example, (int, float)) != isinstance(value, (int, float))
+        or isinstance(example, str) != isinstance(value, str)
+    ):
+        problems.append(f"{where}: {type(value).__name__} where {type(example).__name__} "
+                        "is documented")
+    return problems

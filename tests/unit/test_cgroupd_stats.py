@@ -1,22 +1,16 @@
-"""Parsing captured cgroupfs files, and rendering Docker's stats JSON."""
+"""Parsing captured cgroupfs files."""
 
 from __future__ import annotations
 
 from services.cgroupd.stats import (
     CLOCK_TICKS,
     BlkioEntry,
-    BlkioStats,
-    CpuStats,
-    MemoryStats,
-    PidsStats,
-    StatsSample,
     parse_flat_keyed,
     parse_limit,
     parse_percpu,
     parse_v1_blkio,
     parse_v2_io_stat,
     system_cpu_usage,
-    to_docker_json,
 )
 
 V1_MEMORY_STAT = """cache 135168
@@ -71,33 +65,3 @@ def test_v2_io_stat() -> None:
     assert service_bytes == (BlkioEntry(254, 0, "read", 1), BlkioEntry(254, 0, "write", 2),
                              BlkioEntry(8, 0, "read", 5))
     assert serviced == (BlkioEntry(254, 0, "read", 3), BlkioEntry(254, 0, "write", 4))
-
-
-def test_docker_json_shape() -> None:
-    def sample(ns: int, usage: int) -> StatsSample:
-        return StatsSample(
-            read_ns=ns,
-            cpu=CpuStats(total_usage=usage, percpu_usage=(usage, 0), usage_in_usermode=usage,
-                         system_cpu_usage=ns, online_cpus=2, periods=1),
-            memory=MemoryStats(usage=100, limit=200, stats={"cache": 1}),
-            pids=PidsStats(current=2, limit=10),
-            blkio=BlkioStats(io_service_bytes_recursive=(BlkioEntry(254, 0, "Read", 1),)),
-        )
-
-    body = to_docker_json(sample(2_000_000_000, 50), sample(1_000_000_000, 10),
-                          container_id="abc", name="web")
-    assert body["name"] == "/web" and body["id"] == "abc"
-    assert body["read"] == "1970-01-01T00:00:02.000000000Z"
-    assert body["preread"] == "1970-01-01T00:00:01.000000000Z"
-    assert body["cpu_stats"]["cpu_usage"]["total_usage"] == 50
-    assert body["cpu_stats"]["cpu_usage"]["percpu_usage"] == [50, 0]
-    assert body["precpu_stats"]["cpu_usage"]["total_usage"] == 10
-    assert body["cpu_stats"]["throttling_data"] == {"periods": 1, "throttled_periods": 0,
-                                                    "throttled_time": 0}
-    assert body["memory_stats"] == {"usage": 100, "stats": {"cache": 1}, "limit": 200}
-    assert body["pids_stats"] == {"current": 2, "limit": 10}
-    assert body["blkio_stats"]["io_service_bytes_recursive"] == [
-        {"major": 254, "minor": 0, "op": "Read", "value": 1}]
-    one_shot = to_docker_json(sample(1, 1), None, container_id="abc", name="/web")
-    assert one_shot["preread"] == "0001-01-01T00:00:00Z"
-    assert one_shot["precpu_stats"]["cpu_usage"]["total_usage"] == 0

@@ -508,6 +508,55 @@ class SetPausedResponse(_message.Message):
 Global___SetPausedResponse: _TypeAlias = SetPausedResponse  # noqa: Y015
 
 @_typing.final
+class UpdateRestartPolicyRequest(_message.Message):
+    """UpdateRestartPolicyRequest names the container and its new policy."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    MAXIMUM_RETRY_COUNT_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the full id."""
+    name: _builtins.str
+    """name is Docker's policy name: "no", "always", "unless-stopped" or
+    "on-failure".
+    """
+    maximum_retry_count: _builtins.int
+    """maximum_retry_count bounds "on-failure" restarts; 0 is unbounded."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        maximum_retry_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "maximum_retry_count", b"maximum_retry_count", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateRestartPolicyRequest: _TypeAlias = UpdateRestartPolicyRequest  # noqa: Y015
+
+@_typing.final
+class UpdateRestartPolicyResponse(_message.Message):
+    """UpdateRestartPolicyResponse is empty."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateRestartPolicyResponse: _TypeAlias = UpdateRestartPolicyResponse  # noqa: Y015
+
+@_typing.final
 class DeleteContainerRequest(_message.Message):
     """DeleteContainerRequest names the container to forget."""
 

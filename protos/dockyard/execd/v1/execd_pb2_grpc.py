@@ -66,6 +66,11 @@ class RuntimeStub:
                 request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.SetPausedRequest.SerializeToString,
                 response_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.SetPausedResponse.FromString,
                 _registered_method=True)
+        self.UpdateRestartPolicy = channel.unary_unary(
+                '/dockyard.execd.v1.Runtime/UpdateRestartPolicy',
+                request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.UpdateRestartPolicyRequest.SerializeToString,
+                response_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.UpdateRestartPolicyResponse.FromString,
+                _registered_method=True)
         self.DeleteContainer = channel.unary_unary(
                 '/dockyard.execd.v1.Runtime/DeleteContainer',
                 request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.DeleteContainerRequest.SerializeToString,
@@ -168,6 +173,16 @@ class RuntimeServicer:
     def SetPaused(self, request, context):
         """SetPaused records that the container's cgroup was frozen or thawed by
         cgroupd, so its status reads "paused" or "running".
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateRestartPolicy(self, request, context):
+        """UpdateRestartPolicy replaces the restart policy kept with the container's
+        start spec (`docker update --restart`), so the next exit is judged by it.
+        NotFound when execd never started the container (its next start brings
+        the new policy with it).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -277,6 +292,11 @@ def add_RuntimeServicer_to_server(servicer, server):
                     servicer.SetPaused,
                     request_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.SetPausedRequest.FromString,
                     response_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.SetPausedResponse.SerializeToString,
+            ),
+            'UpdateRestartPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateRestartPolicy,
+                    request_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.UpdateRestartPolicyRequest.FromString,
+                    response_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.UpdateRestartPolicyResponse.SerializeToString,
             ),
             'DeleteContainer': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteContainer,
@@ -488,6 +508,33 @@ class Runtime:
             '/dockyard.execd.v1.Runtime/SetPaused',
             dockyard_dot_execd_dot_v1_dot_execd__pb2.SetPausedRequest.SerializeToString,
             dockyard_dot_execd_dot_v1_dot_execd__pb2.SetPausedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateRestartPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.execd.v1.Runtime/UpdateRestartPolicy',
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.UpdateRestartPolicyRequest.SerializeToString,
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.UpdateRestartPolicyResponse.FromString,
             options,
             channel_credentials,
             insecure,

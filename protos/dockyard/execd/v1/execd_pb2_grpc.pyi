@@ -69,6 +69,12 @@ class RuntimeStub:
     """SetPaused records that the container's cgroup was frozen or thawed by
     cgroupd, so its status reads "paused" or "running".
     """
+    UpdateRestartPolicy: _grpc.UnaryUnaryMultiCallable[_execd_pb2.UpdateRestartPolicyRequest, _execd_pb2.UpdateRestartPolicyResponse]
+    """UpdateRestartPolicy replaces the restart policy kept with the container's
+    start spec (`docker update --restart`), so the next exit is judged by it.
+    NotFound when execd never started the container (its next start brings
+    the new policy with it).
+    """
     DeleteContainer: _grpc.UnaryUnaryMultiCallable[_execd_pb2.DeleteContainerRequest, _execd_pb2.DeleteContainerResponse]
     """DeleteContainer forgets a container that is not running: its runtime
     state, bundle, exec sessions and logs. Conflict when it runs; deleting
@@ -138,6 +144,12 @@ class RuntimeAsyncStub(RuntimeStub):
     SetPaused: _aio.UnaryUnaryMultiCallable[_execd_pb2.SetPausedRequest, _execd_pb2.SetPausedResponse]  # type: ignore[assignment]
     """SetPaused records that the container's cgroup was frozen or thawed by
     cgroupd, so its status reads "paused" or "running".
+    """
+    UpdateRestartPolicy: _aio.UnaryUnaryMultiCallable[_execd_pb2.UpdateRestartPolicyRequest, _execd_pb2.UpdateRestartPolicyResponse]  # type: ignore[assignment]
+    """UpdateRestartPolicy replaces the restart policy kept with the container's
+    start spec (`docker update --restart`), so the next exit is judged by it.
+    NotFound when execd never started the container (its next start brings
+    the new policy with it).
     """
     DeleteContainer: _aio.UnaryUnaryMultiCallable[_execd_pb2.DeleteContainerRequest, _execd_pb2.DeleteContainerResponse]  # type: ignore[assignment]
     """DeleteContainer forgets a container that is not running: its runtime
@@ -241,6 +253,18 @@ class RuntimeServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_execd_pb2.SetPausedResponse, _abc.Awaitable[_execd_pb2.SetPausedResponse]]:
         """SetPaused records that the container's cgroup was frozen or thawed by
         cgroupd, so its status reads "paused" or "running".
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateRestartPolicy(
+        self,
+        request: _execd_pb2.UpdateRestartPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execd_pb2.UpdateRestartPolicyResponse, _abc.Awaitable[_execd_pb2.UpdateRestartPolicyResponse]]:
+        """UpdateRestartPolicy replaces the restart policy kept with the container's
+        start spec (`docker update --restart`), so the next exit is judged by it.
+        NotFound when execd never started the container (its next start brings
+        the new policy with it).
         """
 
     @_abc_1.abstractmethod

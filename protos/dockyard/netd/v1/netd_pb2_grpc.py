@@ -112,6 +112,11 @@ class NetworksStub:
                 request_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.CheckEndpointRequest.SerializeToString,
                 response_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.CheckEndpointResponse.FromString,
                 _registered_method=True)
+        self.RenameSandbox = channel.unary_unary(
+                '/dockyard.netd.v1.Networks/RenameSandbox',
+                request_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.RenameSandboxRequest.SerializeToString,
+                response_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.RenameSandboxResponse.FromString,
+                _registered_method=True)
 
 
 class NetworksServicer:
@@ -253,6 +258,16 @@ class NetworksServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RenameSandbox(self, request, context):
+        """RenameSandbox gives a running container's endpoints its new name (after
+        `docker rename`): the embedded DNS answers the new name and no longer the
+        old one, and network inspect shows it. NOT_FOUND without a sandbox (a
+        stopped container: its next start uses the name then current).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NetworksServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -330,6 +345,11 @@ def add_NetworksServicer_to_server(servicer, server):
                     servicer.CheckEndpoint,
                     request_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.CheckEndpointRequest.FromString,
                     response_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.CheckEndpointResponse.SerializeToString,
+            ),
+            'RenameSandbox': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenameSandbox,
+                    request_deserializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.RenameSandboxRequest.FromString,
+                    response_serializer=dockyard_dot_netd_dot_v1_dot_netd__pb2.RenameSandboxResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -740,6 +760,33 @@ class Networks:
             '/dockyard.netd.v1.Networks/CheckEndpoint',
             dockyard_dot_netd_dot_v1_dot_netd__pb2.CheckEndpointRequest.SerializeToString,
             dockyard_dot_netd_dot_v1_dot_netd__pb2.CheckEndpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenameSandbox(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.netd.v1.Networks/RenameSandbox',
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.RenameSandboxRequest.SerializeToString,
+            dockyard_dot_netd_dot_v1_dot_netd__pb2.RenameSandboxResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -109,6 +109,12 @@ class NetworksStub:
     anything (for `docker network connect` of a stopped container) and
     returns the network. Same errors as CreateSandbox.
     """
+    RenameSandbox: _grpc.UnaryUnaryMultiCallable[_netd_pb2.RenameSandboxRequest, _netd_pb2.RenameSandboxResponse]
+    """RenameSandbox gives a running container's endpoints its new name (after
+    `docker rename`): the embedded DNS answers the new name and no longer the
+    old one, and network inspect shows it. NOT_FOUND without a sandbox (a
+    stopped container: its next start uses the name then current).
+    """
 
 @_typing.type_check_only
 class NetworksAsyncStub(NetworksStub):
@@ -188,6 +194,12 @@ class NetworksAsyncStub(NetworksStub):
     """CheckEndpoint validates a request to join a network without reserving
     anything (for `docker network connect` of a stopped container) and
     returns the network. Same errors as CreateSandbox.
+    """
+    RenameSandbox: _aio.UnaryUnaryMultiCallable[_netd_pb2.RenameSandboxRequest, _netd_pb2.RenameSandboxResponse]  # type: ignore[assignment]
+    """RenameSandbox gives a running container's endpoints its new name (after
+    `docker rename`): the embedded DNS answers the new name and no longer the
+    old one, and network inspect shows it. NOT_FOUND without a sandbox (a
+    stopped container: its next start uses the name then current).
     """
 
 class NetworksServicer(metaclass=_abc_1.ABCMeta):
@@ -355,6 +367,18 @@ class NetworksServicer(metaclass=_abc_1.ABCMeta):
         """CheckEndpoint validates a request to join a network without reserving
         anything (for `docker network connect` of a stopped container) and
         returns the network. Same errors as CreateSandbox.
+        """
+
+    @_abc_1.abstractmethod
+    def RenameSandbox(
+        self,
+        request: _netd_pb2.RenameSandboxRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_netd_pb2.RenameSandboxResponse, _abc.Awaitable[_netd_pb2.RenameSandboxResponse]]:
+        """RenameSandbox gives a running container's endpoints its new name (after
+        `docker rename`): the embedded DNS answers the new name and no longer the
+        old one, and network inspect shows it. NOT_FOUND without a sandbox (a
+        stopped container: its next start uses the name then current).
         """
 
 def add_NetworksServicer_to_server(servicer: NetworksServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,119 @@
+"""What the gateway does once per start of Dockyard: settle, then start restart-policy containers.
+
+Docker starts ``always`` containers, and ``unless-stopped`` ones the user did
+not stop, when the daemon starts (not when a part of it restarts). Running
+containers are left alone (live-restore), and the ones mid back-off
+(``restarting``) are execd's: it resumes their restarts itself. What is left
+are containers that had exited: their sandbox and cgroup were given back when
+they stopped, so they go through the gateway's whole start path
+(:meth:`ContainerLifecycle.start`), which only the gateway can run.
+
+Whether this is a start of Dockyard or only a restart of the gateway is told
+by the launch ID (:mod:`services.common.launch`): the last one handled is
+kept in etcd and written after the pass, so a gateway killed half-way
+through repeats it (starting a container that already runs is a no-op).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+from gateway.backends import Backends
+from gateway.containers.lifecycle import ContainerLifecycle
+from gateway.containers.watcher import RuntimeWatcher
+from services.common.errors import DockyardError, InvalidArgument, NotModified, Unavailable
+from services.common.etcd_store import Condition, Put, Write
+from services.common.launch import current_launch_id
+from services.execd.models import EXITED
+from services.execd.restart import RestartPolicy
+
+log = logging.getLogger(__name__)
+
+LAST_LAUNCH_KEY = "daemon/last-launch"
+"""The launch ID whose start-up pass last completed."""
+SERVICES_DEADLINE = 60.0
+"""How long the pass waits for the services the gateway started beside."""
+RETRY_SECONDS = 0.2
+
+
+class LaunchStore(Protocol):
+    async def get(self, key: str) -> Any: ...
+    async def commit(self, conditions: Sequence[Condition], writes: Sequence[Write]) -> bool: ...
+
+
+async def until_answered(probes: list[Callable[[], Awaitable[object]]]) -> None:
+    """Wait until every probe (one cheap RPC per service) succeeds; Unavailable on timeout."""
+    deadline = time.monotonic() + SERVICES_DEADLINE
+    for probe in probes:
+        while True:
+            try:
+                await probe()
+                break
+            except DockyardError as e:
+                if time.monotonic() > deadline:
+                    raise Unavailable(f"services not answering: {e.message}") from None
+            await asyncio.sleep(RETRY_SECONDS)
+
+
+async def is_new_launch(store: LaunchStore, launch_id: str) -> bool:
+    if not launch_id:
+        return False
+    entry = await store.get(LAST_LAUNCH_KEY)
+    return entry is None or entry.value != launch_id.encode()
+
+
+async def start_restart_policy_containers(lifecycle: ContainerLifecycle) -> list[str]:
+    """Start the containers Docker starts with the daemon; the IDs started."""
+    started = []
+    for record in await lifecycle.records.list():
+        if not record.has_been_started:
+            continue
+        policy = RestartPolicy()
+        with contextlib.suppress(InvalidArgument):
+            policy = RestartPolicy.from_host_config(record.host_config.get("RestartPolicy"))
+        state = await lifecycle.state(record.id)
+        if state.status != EXITED or not policy.starts_with_daemon(state.stopped_by_user):
+            continue
+        try:
+            await lifecycle.start(record.id)
+        except NotModified:
+            continue
+        except DockyardError as e:
+            log.warning("starting %s with Dockyard failed: %s", record.id[:12], e.message)
+            continue
+        started.append(record.id)
+    return started
+
+
+async def on_daemon_start(
+    store: LaunchStore, lifecycle: ContainerLifecycle, launch_id: str
+) -> None:
+    """Run :func:`start_restart_policy_containers` once per launch."""
+    if not await is_new_launch(store, launch_id):
+        return
+    started = await start_restart_policy_containers(lifecycle)
+    if started:
+        log.info("started %d containers by their restart policy", len(started),
+                 extra={"containers": [c[:12] for c in started]})
+    await store.commit([], [Put(LAST_LAUNCH_KEY, launch_id.encode())])
+
+
+async def settle_after_start(backends: Backends, watcher: RuntimeWatcher) -> None:
+    """The gateway's start-up pass, in the background once it serves (see the module doc)."""
+    lifecycle = backends.lifecycle
+    if lifecycle is None:
+        return
+    try:
+        await until_answered([
+            backends.images.get_store_info, backends.networks.get_network_info,
+            backends.cgroups.get_host_info, backends.runtime.get_runtime_info,
+        ])
+        await watcher.catch_up()
+        await on_daemon_start(backends.store, lifecycle, current_launch_id())
+    except DockyardError as e:
+        log.error("start-up pass failed: %s", e.message)
