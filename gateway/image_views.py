@@ -37,6 +37,15 @@ def summary_json(image: ImageSummary, version: str) -> dict[str, Any]:
     return out
 
 
+EMPTY_CONTAINER_CONFIG: dict[str, Any] = {
+    "Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
+    "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": None,
+    "Cmd": None, "Image": "", "Volumes": None, "WorkingDir": "", "Entrypoint": None,
+    "OnBuild": None, "Labels": None,
+}
+"""dockerd's zero container config: ``ContainerConfig`` of an image built without one."""
+
+
 def inspect_json(image: ImageDetails, version: str) -> dict[str, Any]:
     config = image.config
     rootfs = config.get("rootfs") or {}
@@ -47,6 +56,12 @@ def inspect_json(image: ImageDetails, version: str) -> dict[str, Any]:
         "Parent": image.parent,
         "Comment": config.get("comment", ""),
         "Created": config.get("created") or None,
+    }
+    if compare(version, "1.45") < 0:
+        # Removed in API 1.45; older clients (docker-compose 1.29) still read them.
+        out["Container"] = config.get("container", "")
+        out["ContainerConfig"] = config.get("container_config") or dict(EMPTY_CONTAINER_CONFIG)
+    out |= {
         "DockerVersion": config.get("docker_version", ""),
         "Author": config.get("author", ""),
         "Config": config.get("config"),

@@ -25,6 +25,7 @@ from gateway.containers.resources import resources_from_host_config
 from gateway.containers.store import ContainerStore
 from services.cgroupd.resources import Resources
 from services.common.errors import Conflict, DockyardError, InvalidArgument, NotFound, NotModified
+from services.common.timing import timed
 from services.execd.models import (
     CREATED,
     EXITED,
@@ -138,15 +139,16 @@ class ContainerLifecycle:
         """``container:<name or id>`` as ``container:<full id>`` of a running container."""
         if not mode.startswith("container:"):
             return mode
-        other = await self.records.get(mode.partition(":")[2])
+        ref = mode.partition(":")[2]
+        other = await self.records.get(ref)
         if other.id == record.id:
             raise InvalidArgument(f"cannot join own {kind} namespace")
         state = await self.state(other.id)
         if state.status not in (RUNNING, PAUSED):
-            raise Conflict(
-                f"cannot join {kind} namespace of a non running container: container "
-                f"{other.id} is {state.status}"
-            )
+            # dockerd's words: getNetworkedContainer, and errNotRunning for pid/ipc.
+            if kind == "network":
+                raise Conflict(f"cannot join network of a non running container: {ref}")
+            raise Conflict(f"container {ref} is not running")
         return f"container:{other.id}"
 
     async def _namespace_path(self, record: ContainerRecord, kind: str, key: str) -> str:
@@ -163,24 +165,45 @@ class ContainerLifecycle:
         undo: list[Callable[[], Awaitable[None]]] = []
         try:
             mode = await self._resolve_mode(record, "network", network_mode(record))
-            cgroup = await self.cgroups.create_cgroup(
-                record.id, resources_from_host_config(record.host_config),
-                name=record.name.removeprefix("/"),
-                cgroup_parent=str(record.host_config.get("CgroupParent") or ""),
-            )
-            undo.append(lambda: self._quietly(self.cgroups.remove_cgroup(record.id)))
-            sandbox = await self.sandboxes.create_sandbox(sandbox_spec(record, mode))
-            undo.append(lambda: self._quietly(self.sandboxes.remove_sandbox(record.id)))
             planned = mounts_mod.plan_mounts(record.config, record.host_config)
-            resolved = await mounts_mod.resolve_mounts(record.id, planned, self.volumes)
-            undo.append(lambda: self._release_volumes(record.id, resolved.volumes))
-            image_config = await self._image_config(record)
+            # The cgroup, the sandbox and the volumes do not depend on each
+            # other: made at once, so a start waits for the slowest, not the sum.
+            prepared: tuple[
+                Any, Sandbox | BaseException, mounts_mod.ResolvedMounts | BaseException,
+                tuple[str, str, str] | BaseException,
+            ]
+            with timed("gateway.start_prepare"):
+                prepared = await asyncio.gather(
+                    self.cgroups.create_cgroup(
+                        record.id, resources_from_host_config(record.host_config),
+                        name=record.name.removeprefix("/"),
+                        cgroup_parent=str(record.host_config.get("CgroupParent") or ""),
+                    ),
+                    self.sandboxes.create_sandbox(sandbox_spec(record, mode)),
+                    mounts_mod.resolve_mounts(record.id, planned, self.volumes),
+                    self._look_up(record),
+                    return_exceptions=True,
+                )
+            cgroup, sandbox, resolved, looked_up = prepared
+            if not isinstance(cgroup, BaseException):
+                undo.append(lambda: self._quietly(self.cgroups.remove_cgroup(record.id)))
+            if not isinstance(sandbox, BaseException):
+                undo.append(lambda: self._quietly(self.sandboxes.remove_sandbox(record.id)))
+            if not isinstance(resolved, BaseException):
+                volumes = resolved.volumes
+                undo.append(lambda: self._release_volumes(record.id, volumes))
+            for outcome in (cgroup, sandbox, resolved, looked_up):
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            assert not isinstance(sandbox, BaseException)
+            assert not isinstance(resolved, BaseException)
+            assert not isinstance(looked_up, BaseException)
+            pid_ns, ipc_ns, uts_ns = looked_up
             request = execd_pb2.StartContainerRequest(
                 container_id=record.id,
                 name=record.name.removeprefix("/"),
                 config_json=json.dumps(dict(record.config)),
                 host_config_json=json.dumps(dict(record.host_config)),
-                image_config_json=json.dumps(image_config),
                 rootfs=record.rootfs,
                 mounts_json=json.dumps(resolved.for_spec),
                 netns_path=sandbox.netns_path,
@@ -189,9 +212,9 @@ class ContainerLifecycle:
                 hostname_path=sandbox.hostname_path,
                 resolv_conf_path=sandbox.resolv_conf_path,
                 cgroups_path=str(cgroup.cgroups_path),
-                pid_namespace_path=await self._namespace_path(record, "pid", "PidMode"),
-                ipc_namespace_path=await self._namespace_path(record, "ipc", "IpcMode"),
-                uts_namespace_path=await self._namespace_path(record, "uts", "UTSMode"),
+                pid_namespace_path=pid_ns,
+                ipc_namespace_path=ipc_ns,
+                uts_namespace_path=uts_ns,
                 log_path=record.log_path,
                 reset_restart_count=reset_restart_count,
             )
@@ -215,15 +238,18 @@ class ContainerLifecycle:
                 await step()
             raise
 
-    async def _image_config(self, record: ContainerRecord) -> dict[str, Any]:
-        try:
-            image = await self.images.inspect_image(record.image_id or record.image_name)
-        except NotFound:
-            return {}
-        config = getattr(image, "config", None)
-        if isinstance(config, dict):
-            return config
-        return {}
+    async def _look_up(self, record: ContainerRecord) -> tuple[str, str, str]:
+        """The namespace paths of ``container:`` modes, at once.
+
+        The image is not read again: its config was merged into the record at
+        create, as dockerd does (a later change to the tag does not matter).
+        """
+        pid, ipc, uts = await asyncio.gather(
+            self._namespace_path(record, "pid", "PidMode"),
+            self._namespace_path(record, "ipc", "IpcMode"),
+            self._namespace_path(record, "uts", "UTSMode"),
+        )
+        return pid, ipc, uts
 
     async def _quietly(self, call: Awaitable[object]) -> None:
         try:
@@ -241,17 +267,27 @@ class ContainerLifecycle:
 
     # ---- what a running container holds -------------------------------------------
 
-    async def release(self, container_id: str) -> None:
-        """Give back the sandbox, cgroup and volume mounts of a container that stopped."""
-        try:
-            record = await self.records.get(container_id)
-        except NotFound:
-            record = None
-        await self._quietly(self.sandboxes.remove_sandbox(container_id))
-        await self._quietly(self.cgroups.remove_cgroup(container_id))
-        if record is not None:
-            names = [str(m.get("Name")) for m in record.mounts if m.get("Type") == "volume"]
-            await self._release_volumes(container_id, names)
+    async def release(
+        self, container_id: str, record: ContainerRecord | None = None, *,
+        clear_settings: bool = True,
+    ) -> None:
+        """Give back the sandbox, cgroup and volume mounts of a container that stopped.
+
+        ``record`` saves a read when the caller has it; ``clear_settings=False``
+        skips resetting its NetworkSettings (the record is about to go).
+        """
+        if record is None:
+            with contextlib.suppress(NotFound):
+                record = await self.records.get(container_id)
+        names = [str(m.get("Name")) for m in record.mounts
+                 if m.get("Type") == "volume"] if record is not None else []
+        with timed("gateway.release"):
+            await asyncio.gather(
+                self._quietly(self.sandboxes.remove_sandbox(container_id)),
+                self._quietly(self.cgroups.remove_cgroup(container_id)),
+                self._release_volumes(container_id, names),
+            )
+        if record is not None and clear_settings:
             with contextlib.suppress(NotFound):
                 await self.records.update(
                     container_id, lambda r: replace(r, network_settings=network_settings(r, None))
@@ -275,7 +311,7 @@ class ContainerLifecycle:
         state = await self.state(record.id)
         if state.status not in (RUNNING, PAUSED):
             raise Conflict(
-                f"Cannot kill container: {ref}: Container {record.id} is not running"
+                f"cannot kill container: {ref}: container {record.id} is not running"
             )
         await self.processes.kill_container(record.id, signal)
 
@@ -326,9 +362,14 @@ class ContainerLifecycle:
                 await self._quietly(self.processes.set_paused(record.id, False))
             with contextlib.suppress(NotModified, Conflict):
                 await self.processes.stop_container(record.id, "SIGKILL", 0)
-        await self.release(record.id)
-        await self.processes.delete_container(record.id)
-        await self._quietly(self.images.remove_snapshot(record.id))
+        # execd first: it is the one that may refuse. What is left does not
+        # depend on each other once the process is gone.
+        with timed("gateway.remove"):
+            await self.processes.delete_container(record.id)
+            await asyncio.gather(
+                self.release(record.id, record, clear_settings=False),
+                self._quietly(self.images.remove_snapshot(record.id)),
+            )
         await self._forget_volumes(record, remove_anonymous=volumes)
         with contextlib.suppress(NotFound):
             await self.records.delete(record.id)

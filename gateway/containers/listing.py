@@ -7,6 +7,7 @@ image list, whatever the number of containers: no call per container.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from collections.abc import Mapping
@@ -41,7 +42,11 @@ async def inspect_container(backends: Backends, ref: str, *, size: bool) -> dict
         except DockyardError:
             image_size = 0
         sizes = (rw, rw + image_size)
-    return inspect_json(record, runtime, sizes)
+    exec_ids: list[str] = []
+    if runtime.running and backends.processes is not None:
+        with contextlib.suppress(DockyardError):
+            exec_ids = await backends.processes.list_execs(record.id)
+    return inspect_json(record, runtime, sizes, exec_ids)
 
 
 def shown_image(record: ContainerRecord, references: Mapping[str, str]) -> str:

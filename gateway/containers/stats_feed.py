@@ -76,14 +76,26 @@ class StatsFeed:
         except NotFound:
             return None  # no sandbox (stopped meanwhile)
 
+    async def _read(
+        self, container_id: str, one_shot: bool
+    ) -> tuple[tuple[StatsSample, StatsSample | None] | None, dict[str, InterfaceStats] | None]:
+        """cgroupd's and netd's numbers; read together when there is no 1 s wait."""
+        if one_shot:
+            read, interfaces = await asyncio.gather(
+                self._sample(container_id, one_shot), self._interfaces(container_id))
+        else:  # the counters go with the later of the two reads
+            read = await self._sample(container_id, one_shot)
+            interfaces = await self._interfaces(container_id) if read else None
+        return read, interfaces if read else None
+
     async def once(self, record: ContainerRecord, *, one_shot: bool) -> dict[str, Any]:
         """``stream=false``: with a read one second older unless ``one_shot``."""
-        read = await self._sample(record.id, one_shot)
+        read, interfaces = await self._read(record.id, one_shot)
         if read is None:
             return stats_json(container_id=record.id, name=record.name, sample=None)
         sample, previous = read
         return stats_json(container_id=record.id, name=record.name, sample=sample,
-                          previous=previous, networks=await self._interfaces(record.id))
+                          previous=previous, networks=interfaces)
 
     async def stream(
         self, record: ContainerRecord, interval: float = TICK_SECONDS
@@ -92,11 +104,10 @@ class StatsFeed:
         previous: StatsSample | None = None
         due = time.monotonic()
         while True:
-            read = await self._sample(record.id, one_shot=True)
+            read, interfaces = await self._read(record.id, one_shot=True)
             sample = read[0] if read else None
-            networks = await self._interfaces(record.id) if sample else None
             yield stats_json(container_id=record.id, name=record.name, sample=sample,
-                             previous=previous, networks=networks)
+                             previous=previous, networks=interfaces)
             previous = sample
             due += interval
             await asyncio.sleep(max(0.0, due - time.monotonic()))

@@ -20,6 +20,7 @@ from gateway.containers.records import ContainerRecord
 from gateway.containers.resources import resources_from_host_config
 from gateway.containers.store import ContainerStore
 from gateway.containers.validation import HostLimits, validate_update
+from services.cgroupd.manager import CgroupState
 from services.cgroupd.resources import Resources
 from services.common.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from services.execd.models import CREATED, EXITED
@@ -31,7 +32,7 @@ KEPT_WHEN_EMPTY = ("CpusetCpus", "CpusetMems")
 
 
 class CgroupUpdater(Protocol):
-    async def update_resources(self, container_id: str, change: Resources) -> Any: ...
+    async def update_resources(self, container_id: str, change: Resources) -> CgroupState: ...
 
 
 class RestartPolicyKeeper(Protocol):
@@ -188,7 +189,7 @@ class ContainerUpdater:
             return ()  # it stopped meanwhile
         except DockyardError as error:
             raise cannot_update(container_id, error) from None
-        return tuple(getattr(applied, "warnings", ()))
+        return applied.warnings
 
     async def _restore(
         self, container_id: str, host_config: Mapping[str, Any], *, policy_changed: bool

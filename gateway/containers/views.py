@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gateway.containers.network_settings import ENDPOINT_ZERO, SETTINGS_ZERO
@@ -24,9 +24,11 @@ def network_settings_json(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def inspect_json(
-    record: ContainerRecord, runtime: RuntimeState, sizes: tuple[int, int] | None = None
+    record: ContainerRecord, runtime: RuntimeState, sizes: tuple[int, int] | None = None,
+    exec_ids: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """``GET /containers/{id}/json``; ``sizes`` (SizeRw, SizeRootFs) when ``size=1``."""
+    """``GET /containers/{id}/json``; ``sizes`` (SizeRw, SizeRootFs) when ``size=1``;
+    ``exec_ids`` the exec sessions not ended (null when none, as dockerd)."""
     out: dict[str, Any] = {
         "Id": record.id,
         "Created": record.created,
@@ -45,7 +47,7 @@ def inspect_json(
         "MountLabel": record.mount_label,
         "ProcessLabel": record.process_label,
         "AppArmorProfile": record.app_armor_profile,
-        "ExecIDs": None,
+        "ExecIDs": list(exec_ids) or None,
         "HostConfig": dict(record.host_config),
         "GraphDriver": {"Data": dict(record.graph_driver_data) or None, "Name": record.driver},
     }

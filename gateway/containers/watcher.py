@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from gateway.containers.lifecycle import ContainerLifecycle
 from gateway.containers.records import CONTAINERS
+from gateway.containers.times import parse_rfc3339
 from services.cgroupd.records import PREFIX as CGROUPS
 from services.common.errors import DockyardError, NotFound
 from services.execd.models import CREATED, EXITED, RUNTIME_PREFIX, RuntimeState, decode_state
@@ -41,6 +43,7 @@ class RuntimeWatcher:
         self._removal_listeners: dict[str, set[asyncio.Event]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
+        self._started = time.time()
         self.ready = asyncio.Event()
 
     def start(self) -> None:
@@ -107,14 +110,17 @@ class RuntimeWatcher:
             if state.status not in (EXITED, CREATED):
                 return  # started again meanwhile
             try:
-                await lifecycle.release(container_id)
                 record = await lifecycle.records.get(container_id)
             except NotFound:
+                record = None
+            auto_remove = record is not None and record.host_config.get("AutoRemove")
+            if not auto_remove:
+                # A --rm container's removal below gives everything back at once.
+                try:
+                    await lifecycle.release(container_id, record)
+                except DockyardError as e:
+                    log.warning("releasing %s failed: %s", container_id[:12], e.message)
                 return
-            except DockyardError as e:
-                log.warning("releasing %s failed: %s", container_id[:12], e.message)
-                return
-        if record.host_config.get("AutoRemove"):
             with contextlib.suppress(NotFound):
                 try:
                     await lifecycle.remove(container_id, force=False, volumes=True)
@@ -128,8 +134,9 @@ class RuntimeWatcher:
         containers that stopped meanwhile give back their sandbox and cgroup
         (also those of a start cut short by a gateway killed half-way, which
         its record may not mention yet), ``--rm`` ones are removed, and records
-        of a create cut short (no root filesystem yet: only an in-flight create
-        has none, and a starting gateway has none in flight) are removed.
+        of a create cut short (no root filesystem yet, and made before this
+        gateway started: those are no create of this gateway's in flight) are
+        removed.
         """
         await self.ready.wait()
         lifecycle = self._lifecycle
@@ -141,7 +148,7 @@ class RuntimeWatcher:
         known = {r.id for r in records}
         for record in records:
             state = states.get(record.id)
-            if not record.rootfs:
+            if not record.rootfs and (parse_rfc3339(record.created) or 0.0) < self._started:
                 self._spawn(self._forget_half_made(record.id))
             elif (state is None or state.status in (EXITED, CREATED)) and (
                 record.id in holders

@@ -157,8 +157,10 @@ async def post_container_wait(request: web.Request) -> web.StreamResponse:
         code = state.exit_code
     except NotFound as e:
         code, error = -1, {"Message": e.message}
-    await response.write(encode_json({"Error": error, "StatusCode": code}))
-    await response.write_eof()
+    # The client may have gone (`docker run` returns once its attach ends).
+    with contextlib.suppress(ConnectionError):
+        await response.write(encode_json({"Error": error, "StatusCode": code}))
+        await response.write_eof()
     return response
 
 

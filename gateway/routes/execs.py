@@ -14,7 +14,7 @@ from gateway.routing import Route
 from gateway.streams import stdcopy
 from gateway.streams.detach import parse_detach_keys
 from gateway.streams.hijack import MULTIPLEXED_STREAM, RAW_STREAM, Hijacked, hijack
-from services.common.errors import Conflict, InvalidArgument
+from services.common.errors import Conflict, DockyardError, InvalidArgument
 from services.execd.models import PAUSED, RUNNING
 
 
@@ -45,7 +45,7 @@ async def post_container_exec(request: web.Request) -> web.Response:
     if state.status == PAUSED:
         raise Conflict(f"Container {record.id} is paused, unpause the container before exec")
     if state.status != RUNNING:
-        raise Conflict(f"Container {record.id} is not running")
+        raise Conflict(f"container {record.id} is not running")
     parse_detach_keys(str(config.get("DetachKeys") or ""))
     exec_id = await processes_of(request).create_exec(record.id, config)
     return json_response({"Id": exec_id}, status=201)
@@ -58,16 +58,25 @@ async def post_exec_start(request: web.Request) -> web.StreamResponse:
     info = await processes.inspect_exec(exec_id)
     if info.running or info.exit_code is not None:
         raise Conflict(f"Error: Exec command {exec_id} is already running")
-    detach = bool(body.get("Detach"))
-    stream = await processes.start_exec(exec_id, detach)
-    if detach:
-        stream.cancel()
+    if body.get("Detach"):
+        (await processes.start_exec(exec_id, True)).cancel()
         return web.Response(status=200)
-    tty = stream.tty
+    tty = bool(info.config.get("Tty"))
+    # The 101 goes out before the process starts, as with dockerd: clients read
+    # the response head through a buffered reader (docker-py, then, takes the
+    # raw socket), so output sent along with the head would be lost.
+    connection = hijack(request, RAW_STREAM if tty else MULTIPLEXED_STREAM)
+    try:
+        stream = await processes.start_exec(exec_id, False)
+    except DockyardError as e:
+        # Too late for a status: dockerd writes the error into the stream.
+        message = (e.message + "\r\n").encode()
+        await connection.write(message if tty else stdcopy.frame(stdcopy.STDOUT, message))
+        connection.close()
+        return Hijacked()
     console = body.get("ConsoleSize")
     if tty and isinstance(console, list) and len(console) == 2 and all(console):
         await stream.resize(int(console[0]), int(console[1]))
-    connection = hijack(request, RAW_STREAM if tty else MULTIPLEXED_STREAM)
     detach_keys = parse_detach_keys(str(info.config.get("DetachKeys") or ""))
     try:
         detached = asyncio.Event()

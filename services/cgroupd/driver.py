@@ -42,6 +42,9 @@ class Driver(Protocol):
 
     def exists(self, path: str) -> bool: ...
 
+    def directories(self, path: str) -> list[Path]:
+        """Where the cgroup is on disk: one directory per hierarchy (v1), one (v2)."""
+
     def pids(self, path: str) -> set[int]:
         """Processes in the cgroup or below it, over every hierarchy."""
 

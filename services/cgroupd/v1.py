@@ -25,6 +25,8 @@ from services.cgroupd.stats import (
 )
 from services.common.errors import Conflict, Internal
 
+CREATE_ATTEMPTS = 3
+"""Tries at making a container's cgroup that someone else's rmdir is racing (see create)."""
 UNLIMITED_FLOOR = 1 << 62
 """v1 reports "no limit" as a huge page-rounded number; anything above this is unlimited."""
 
@@ -109,6 +111,19 @@ class V1Driver:
     # ---- lifecycle --------------------------------------------------------------
 
     def create(self, path: str) -> None:
+        # runc also removes the cgroupsPath it was given when it deletes a container,
+        # one hierarchy after the other: a directory made while the previous run's
+        # delete is still going can vanish under us. Made again, a bounded number of times.
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                self._make(path)
+                return
+            except Internal:
+                if attempt == CREATE_ATTEMPTS - 1 or all(d.is_dir() for d in self._dirs(path)):
+                    raise
+                time.sleep(0.01)
+
+    def _make(self, path: str) -> None:
         cpuset = self._by_controller.get("cpuset")
         for mount in self._mounts:
             current = mount
@@ -124,6 +139,9 @@ class V1Driver:
 
     def exists(self, path: str) -> bool:
         return any(d.is_dir() for d in self._dirs(path))
+
+    def directories(self, path: str) -> list[Path]:
+        return self._dirs(path)
 
     def remove(self, path: str) -> None:
         dirs = self._dirs(path)

@@ -115,6 +115,9 @@ class V2Driver:
     def exists(self, path: str) -> bool:
         return (self._root / path).is_dir()
 
+    def directories(self, path: str) -> list[Path]:
+        return [self._root / path]
+
     def remove(self, path: str) -> None:
         target = self._root / path
         fs.ensure_removable([target], path)

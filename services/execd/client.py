@@ -239,6 +239,13 @@ class ContainersClient:
             open_stdout=r.open_stdout, open_stderr=r.open_stderr, can_remove=r.can_remove,
         )
 
+    async def list_execs(self, container_id: str) -> list[str]:
+        """IDs of the container's exec sessions that have not ended (inspect's ExecIDs)."""
+        request = execd_pb2.ListExecsRequest(container_id=container_id)
+        r: execd_pb2.ListExecsResponse = await call(
+            lambda: self._stub.ListExecs(request, timeout=self._timeout))
+        return list(r.exec_ids)
+
     async def resize_exec(self, exec_id: str, height: int, width: int) -> None:
         request = execd_pb2.ResizeExecRequest(exec_id=exec_id, height=height, width=width)
         await call(lambda: self._stub.ResizeExec(request, timeout=self._timeout))

@@ -30,6 +30,7 @@ from services.execd.attach import STDERR, STDOUT
 from services.execd.runc import Runc
 
 EXEC_FAILED_CODE = 126
+EXEC_NOT_FOUND_CODE = 127
 _READ = 32 * 1024
 
 
@@ -67,7 +68,7 @@ class ExecSessions:
 
     def create(self, container_id: str, config: dict[str, Any]) -> ExecSession:
         if not self._is_running(container_id):
-            raise Conflict(f"Container {container_id} is not running")
+            raise Conflict(f"container {container_id} is not running")
         cmd = config.get("Cmd")
         if not isinstance(cmd, list) or not cmd:
             raise InvalidArgument("No exec command specified")
@@ -86,6 +87,11 @@ class ExecSessions:
     def for_container(self, container_id: str) -> list[str]:
         return [s.exec_id for s in self._sessions.values() if s.container_id == container_id]
 
+    def pending(self, container_id: str) -> list[str]:
+        """The container's sessions that have not ended (created or running)."""
+        return [s.exec_id for s in self._sessions.values()
+                if s.container_id == container_id and s.exit_code is None]
+
     def forget_container(self, container_id: str) -> None:
         for exec_id in self.for_container(container_id):
             self._sessions.pop(exec_id, None)
@@ -96,7 +102,7 @@ class ExecSessions:
         if session.started:
             raise Conflict(f"Error: Exec command {exec_id} has already run")
         if not self._is_running(session.container_id):
-            raise Conflict(f"Container {session.container_id} is not running")
+            raise Conflict(f"container {session.container_id} is not running")
         session.started = True
         directory = self._exec_dir(exec_id)
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -137,13 +143,17 @@ class ExecSessions:
             readers.append(asyncio.ensure_future(_pump_stream(process.stdout, STDOUT, queue)))
             readers.append(asyncio.ensure_future(_pump_stream(process.stderr, STDERR, queue)))
         remaining = len(readers)
+        # A process runc could not start never ran: what came out is runc's own
+        # complaint, which Docker replaces with its one-line message.
+        never_ran = self._never_ran(session)
         try:
             while remaining:
                 item = await queue.get()
                 if item is None:
                     remaining -= 1
                     continue
-                yield item
+                if not never_ran:
+                    yield item
         finally:
             for reader in readers:
                 reader.cancel()
@@ -159,7 +169,8 @@ class ExecSessions:
         assert process is not None
         code = await process.wait()
         failure = _runc_failure(self._exec_dir(session.exec_id) / "runc.log")
-        session.exit_code = EXEC_FAILED_CODE if failure and code == 255 else code
+        session.exit_code = start_failure_code(failure, session.config) if (
+            failure and code == 255) else code
         session.running = False
         session.pid = 0
         if session.master_fd >= 0:
@@ -191,9 +202,32 @@ class ExecSessions:
         with contextlib.suppress(ProcessLookupError):
             session.process.send_signal(signal.SIGWINCH)
 
+    def _never_ran(self, session: ExecSession) -> bool:
+        """Whether runc exited without starting the process (no pid, an error logged)."""
+        process = session.process
+        return bool(
+            session.pid == 0 and process is not None and process.returncode is not None
+            and _runc_failure(self._exec_dir(session.exec_id) / "runc.log")
+        )
+
     def failure_message(self, session: ExecSession) -> str:
         failure = _runc_failure(self._exec_dir(session.exec_id) / "runc.log")
         return f"OCI runtime exec failed: {failure}: unknown" if failure else ""
+
+
+def start_failure_code(failure: str, config: dict[str, Any]) -> int:
+    """dockerd's exit code for an exec runc could not start (translateContainerdStartErr).
+
+    127 when the command is missing, 126 when it cannot be run or for any
+    other start failure.
+    """
+    lowered = failure.lower()
+    cmd = config.get("Cmd")
+    command = str(cmd[0]).lower() if isinstance(cmd, list) and cmd else ""
+    missing = "executable file not found" in lowered or "no such file or directory" in lowered
+    if (command and command in lowered and missing) or "not a directory" in lowered:
+        return EXEC_NOT_FOUND_CODE
+    return EXEC_FAILED_CODE
 
 
 async def _read_pid(pidfile: Path, process: asyncio.subprocess.Process) -> int:

@@ -32,6 +32,10 @@ class Runc:
             raise RuncError(args[0], _error_text(err or out))
         return out
 
+    def knows(self, container_id: str) -> bool:
+        """Whether runc keeps state for the container (cheaper than ``runc state``)."""
+        return (self.root / container_id).is_dir()
+
     async def start(self, container_id: str) -> None:
         await self._run("start", container_id)
 

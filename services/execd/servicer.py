@@ -292,6 +292,11 @@ class RuntimeServicer(execd_pb2_grpc.RuntimeServicer):
         self._execs.resize(request.exec_id, request.height, request.width)
         return execd_pb2.ResizeExecResponse()
 
+    async def ListExecs(
+        self, request: execd_pb2.ListExecsRequest, context: Context
+    ) -> execd_pb2.ListExecsResponse:
+        return execd_pb2.ListExecsResponse(exec_ids=self._execs.pending(request.container_id))
+
     async def ListProcesses(
         self, request: execd_pb2.ListProcessesRequest, context: Context
     ) -> execd_pb2.ListProcessesResponse:

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from services.common.errors import Conflict, Internal, InvalidArgument, NotFound, NotModified
 from services.common.etcd_store import Store
+from services.common.timing import timed
 from services.execd import conmon, layout, restart
 from services.execd.attach import AttachConnection
 from services.execd.inotify import DirectoryWatch
@@ -249,14 +250,17 @@ class Supervisor:
     async def _start_locked(self, spec: StartSpec, base: RuntimeState) -> RuntimeState:
         container_id = spec.container_id
         bundle = self._paths.bundle(container_id)
-        await self._runc.delete(container_id)
+        if self._runc.knows(container_id):  # a run that ended without a runc delete
+            await self._runc.delete(container_id)
         (self._paths.exits_dir / container_id).unlink(missing_ok=True)
         try:
-            document = self._build_spec(spec)
+            with timed("execd.spec"):
+                document = self._build_spec(spec)
         except Exception:
             self._fail_pending_attach(container_id)
             raise
-        await asyncio.to_thread(_write_bundle, bundle, spec, document)
+        with timed("execd.bundle"):
+            await asyncio.to_thread(_write_bundle, bundle, spec, document)
         log_path = Path(spec.log_path or self._paths.default_log_path(container_id))
         log_path.parent.mkdir(parents=True, exist_ok=True)
         config = spec.config()
@@ -270,11 +274,15 @@ class Supervisor:
             log_path=log_path,
             terminal=bool(config.get("Tty")),
             stdin=bool(config.get("OpenStdin")),
-            leave_stdin_open=not bool(config.get("StdinOnce")),
+            # conmon closes stdin when any attach connection ends, detaches
+            # included; Docker closes it only at the stdin EOF of a StdinOnce
+            # container without a terminal, so a TTY's stays open to re-attach.
+            leave_stdin_open=not bool(config.get("StdinOnce")) or bool(config.get("Tty")),
             log_size_max=self._log_size_max,
         )
         try:
-            pid = await conmon.create_under_monitor(self._conmon, options)
+            with timed("execd.create"):
+                pid = await conmon.create_under_monitor(self._conmon, options)
         except conmon.RuntimeCreateError as e:
             self._fail_pending_attach(container_id)
             code, error = start_error(e.message)
@@ -290,7 +298,8 @@ class Supervisor:
         run = _Run(pid=pid)
         self._runs[container_id] = run
         try:
-            await self._runc.start(container_id)
+            with timed("execd.runc_start"):
+                await self._runc.start(container_id)
         except RuncError as e:
             await self._runc.delete(container_id)
             code, error = start_error(e.message)
@@ -298,10 +307,11 @@ class Supervisor:
             await self._save(replace(base, status=EXITED, pid=0, exit_code=code, error=str(error),
                                      finished_at=now_rfc3339()))
             raise error from None
-        return await self._save(replace(
-            base, status=RUNNING, pid=pid, exit_code=0, error="", oom_killed=False,
-            started_at=now_rfc3339(), finished_at=base.finished_at,
-        ))
+        with timed("execd.save"):
+            return await self._save(replace(
+                base, status=RUNNING, pid=pid, exit_code=0, error="", oom_killed=False,
+                started_at=now_rfc3339(), finished_at=base.finished_at,
+            ))
 
     # ---- attach ----------------------------------------------------------------------
 
@@ -425,8 +435,18 @@ class Supervisor:
             try:
                 await asyncio.wait_for(run.exited.wait(), grace)
             except TimeoutError:
-                with contextlib.suppress(Conflict, NotFound):
+                try:
                     await self._runc.kill(container_id, int(signal.SIGKILL), all_processes=True)
+                except (Conflict, NotFound):
+                    pass
+                except Internal as error:
+                    # The stop signal may have ended it meanwhile, its cgroup
+                    # released with it (runc then cannot freeze it to kill all):
+                    # only a failure to kill a process that lives on counts.
+                    try:
+                        await asyncio.wait_for(run.exited.wait(), 1.0)
+                    except TimeoutError:
+                        raise error from None
                 await run.exited.wait()
         return self.state(container_id)
 
@@ -470,10 +490,14 @@ class Supervisor:
                 exit_file.unlink(missing_ok=True)
                 return
             oom = (self._paths.bundle(container_id) / "oom").exists()
-            await self._runc.delete(container_id)
-            # The exit file stays until the exit is recorded: if etcd or execd
-            # goes away in between, the next recover() finds it again.
-            await self._record_exit(container_id, code, oom)
+            # Recorded first (waiters and --rm are not kept waiting on runc),
+            # then runc forgets the container. The exit file stays until both
+            # are done: if etcd or execd goes away in between, the next
+            # recover() finds it again.
+            with timed("execd.exit_record"):
+                await self._record_exit(container_id, code, oom)
+            with timed("execd.exit_runc_delete"):
+                await self._runc.delete(container_id)
             exit_file.unlink(missing_ok=True)
 
     async def _record_exit(self, container_id: str, code: int, oom: bool) -> None:
@@ -543,7 +567,8 @@ class Supervisor:
                     "stop the container before removing or force remove"
                 )
             self._cancel_restart(container_id)
-            await self._runc.delete(container_id)
+            if self._runc.knows(container_id):
+                await self._runc.delete(container_id)
             self._fail_pending_attach(container_id)
             self._states.pop(container_id, None)
             self._restart_delay.pop(container_id, None)

@@ -249,11 +249,13 @@ class ImageService:
             # Record first: a crash between the two leaves a record that remove cleans up,
             # never a mounted directory nothing knows about.
             await self.catalog.put(snapshot)
-            try:
-                return await asyncio.to_thread(self.snapshotter.prepare, container_id, stack)
-            except BaseException:
-                await self.catalog.delete(snapshot)
-                raise
+        # The mount itself runs outside the lock: the record already keeps the
+        # layers from being collected, and many starts at once need not queue.
+        try:
+            return await asyncio.to_thread(self.snapshotter.prepare, container_id, stack)
+        except BaseException:
+            await self.catalog.delete(snapshot)
+            raise
 
     async def remove_snapshot(self, container_id: str) -> None:
         check_container_id(container_id)
@@ -266,7 +268,11 @@ class ImageService:
                 await asyncio.to_thread(self.snapshotter.remove, container_id)
             if snapshot is not None:
                 await self.catalog.delete(snapshot)
-            await self.collect()
+            # Only a snapshot whose image was removed meanwhile can have kept
+            # layers alive; collecting after every removal reads the whole
+            # catalog each time (quadratic when many containers go at once).
+            if snapshot is None or await self.catalog.image(snapshot.image_id) is None:
+                await self.collect()
 
     async def snapshot_changes(self, container_id: str) -> list[SnapshotChange]:
         check_container_id(container_id)

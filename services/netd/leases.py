@@ -1,8 +1,11 @@
 """Address leases in etcd: each one is a create-if-absent key, so none is handed out twice.
 
-Within netd, allocations on one network run one at a time (an asyncio lock per
-network) so concurrent callers do not all race for the same lowest address;
-the etcd transaction is what guarantees uniqueness, also against another netd.
+netd is the only writer of lease keys, so it keeps the taken addresses of each
+network in memory (read from etcd once): an allocation picks the next free
+address and marks it taken under a per-network lock, then writes the key with
+the lock released, so concurrent starts do not queue behind each other's etcd
+round trips. The etcd transaction still guarantees uniqueness: an address
+another writer holds is skipped and marked taken.
 """
 
 from __future__ import annotations
@@ -20,49 +23,71 @@ class LeaseBook:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._locks: dict[str, asyncio.Lock] = {}
+        self._taken: dict[str, set[IPv4Address]] = {}
 
     def _lock(self, network_id: str) -> asyncio.Lock:
         return self._locks.setdefault(network_id, asyncio.Lock())
 
-    async def _taken(self, network_id: str) -> set[IPv4Address]:
-        prefix = records.lease_prefix(network_id)
-        return {IPv4Address(e.key[len(prefix):]) for e in await self._store.get_prefix(prefix)}
+    async def _taken_on(self, network_id: str) -> set[IPv4Address]:
+        """The taken addresses of a network (call under its lock): etcd's, read once."""
+        taken = self._taken.get(network_id)
+        if taken is None:
+            prefix = records.lease_prefix(network_id)
+            taken = {IPv4Address(e.key[len(prefix):])
+                     for e in await self._store.get_prefix(prefix)}
+            self._taken[network_id] = taken
+        return taken
 
     async def allocate(self, network: Network, owner: str, requested: str = "") -> Lease:
         pool = network.pool
         if pool is None:
             raise Conflict(f"network {network.name} has no address pool to allocate from")
         subnet = ipam.v4_subnet(pool)
-        async with self._lock(network.id):
-            if requested:
-                address = ipam.check_requested(pool, requested)
-                if not await self._store.create(
+        if requested:
+            address = ipam.check_requested(pool, requested)
+            async with self._lock(network.id):
+                taken = await self._taken_on(network.id)
+                if address in taken or not await self._store.create(
                     records.lease_key(network.id, str(address)), records.dump_lease(owner)
                 ):
                     raise Conflict("Address already in use")
-                return Lease(network.id, str(address), subnet.prefixlen, pool.gateway)
-            taken = await self._taken(network.id)
-            while True:
+                taken.add(address)
+            return Lease(network.id, str(address), subnet.prefixlen, pool.gateway)
+        while True:
+            async with self._lock(network.id):
+                taken = await self._taken_on(network.id)
                 candidate = ipam.next_free(pool, taken)
                 if candidate is None:
                     raise Unavailable(
                         "no available IPv4 addresses on this network's address pools: "
                         f"{network.name} ({network.id})"
                     )
-                if await self._store.create(
+                taken.add(candidate)  # reserved while its key is written
+            try:
+                created = await self._store.create(
                     records.lease_key(network.id, str(candidate)), records.dump_lease(owner)
-                ):
-                    return Lease(network.id, str(candidate), subnet.prefixlen, pool.gateway)
-                taken.add(candidate)  # another writer won it: try the next one
+                )
+            except BaseException:
+                taken.discard(candidate)
+                raise
+            if created:
+                return Lease(network.id, str(candidate), subnet.prefixlen, pool.gateway)
+            # Another writer holds it: it stays marked taken; try the next one.
 
     async def release(self, network: Network, address: str) -> None:
+        await self.release_on(network.id, address)
+
+    async def release_on(self, network_id: str, address: str) -> None:
+        """Free ``address`` on the network with this ID (a missing lease is fine)."""
         try:
-            IPv4Address(address)
+            freed = IPv4Address(address)
         except ValueError:
             raise InvalidArgument(f"invalid IPv4 address: {address}") from None
-        await self._store.delete(records.lease_key(network.id, address))
+        await self._store.delete(records.lease_key(network_id, address))
+        self._taken.get(network_id, set()).discard(freed)
 
     async def drop_all(self, network_id: str) -> None:
         for entry in await self._store.get_prefix(records.lease_prefix(network_id)):
             await self._store.delete(entry.key)
         self._locks.pop(network_id, None)
+        self._taken.pop(network_id, None)

@@ -34,6 +34,7 @@ from services.common.errors import (
     NotFound,
 )
 from services.common.etcd_store import Store
+from services.common.timing import timed
 from services.netd import (
     bridges,
     dnsindex,
@@ -333,7 +334,8 @@ class SandboxManager:
     async def create(self, spec: SandboxSpec) -> Sandbox:
         self._check_spec(spec)
         async with self._lock(spec.container_id):
-            await self._settle()
+            with timed("netd.settle"):
+                await self._settle()
             if spec.container_id in self.records:
                 raise Conflict(f"container {spec.container_id} already has a network sandbox")
             mode = spec.network_mode
@@ -402,7 +404,8 @@ class SandboxManager:
             return sandbox
 
         path = self.netns_path(cid)
-        ns_fd, ns_sock = await nsfs.create(path)
+        with timed("netd.netns_create"):
+            ns_fd, ns_sock = await nsfs.create(path)
         steps.add(lambda: self._remove_netns(path))
         try:
             sandbox = replace(base, netns_path=str(path), sandbox_key=str(path),
@@ -419,12 +422,16 @@ class SandboxManager:
             ns_sock.close()
             os.close(ns_fd)
         sandbox = replace(sandbox, endpoints=tuple(endpoints))
-        ports = await self._publish(spec, sandbox, bindings, steps)
+        with timed("netd.publish"):
+            ports = await self._publish(spec, sandbox, bindings, steps)
         sandbox = replace(sandbox, ports=tuple(ports))
-        await self._write_files(spec, sandbox, create=True)
+        with timed("netd.write_files"):
+            await self._write_files(spec, sandbox, create=True)
         steps.add(lambda: self._forget_record(cid))
-        await self._save(SandboxRecord(spec, sandbox))
-        await self.refresh_names()
+        with timed("netd.save"):
+            await self._save(SandboxRecord(spec, sandbox))
+        with timed("netd.refresh_names"):
+            await self.refresh_names()
         return sandbox
 
     async def _forget_record(self, container_id: str) -> None:
@@ -441,8 +448,9 @@ class SandboxManager:
         cid = spec.container_id
         self._internal[network.id] = network.internal
         self._bridges[network.id] = network.bridge_device
-        lease = await self.networks.leases.allocate(network, lease_owner(cid),
-                                                    request.ipv4_address)
+        with timed("netd.lease"):
+            lease = await self.networks.leases.allocate(network, lease_owner(cid),
+                                                        request.ipv4_address)
         steps.add(lambda: self.networks.leases.release(network, lease.address))
         mac = request.mac_address.lower() or mac_for(lease.address)
         plan = veth.Plug(
@@ -453,7 +461,8 @@ class SandboxManager:
         )
         has_route = _gateway_endpoint(joined, self._internal_of) is not None
         route = "" if network.internal or has_route else lease.gateway
-        await veth.plug(ns_fd, ns_sock, plan, first=first, gateway=route)
+        with timed("netd.veth_plug"):
+            await veth.plug(ns_fd, ns_sock, plan, first=first, gateway=route)
         steps.add(lambda: self._unplug_quiet(plan.host_name, plan.mark))
         endpoint = AttachedEndpoint(
             network_id=network.id, network_name=network.name, endpoint_id=new_endpoint_id(),
@@ -592,7 +601,7 @@ class SandboxManager:
             await asyncio.gather(*list(self._pending.values()), return_exceptions=True)
 
     async def _release(self, endpoint: AttachedEndpoint, container_id: str) -> None:
-        await self.store.delete(records.lease_key(endpoint.network_id, endpoint.ip_address))
+        await self.networks.leases.release_on(endpoint.network_id, endpoint.ip_address)
         await self.store.delete(records.endpoint_key(endpoint.network_id, container_id))
 
     async def _reap(self, endpoints: Sequence[AttachedEndpoint], container_id: str) -> None:

@@ -48,9 +48,11 @@ def busybox(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> str:
     return "busybox"
 
 
-def compose(cluster: Cluster, project_dir: Path, project: str,
-            *args: str) -> subprocess.CompletedProcess[str]:
+def compose(cluster: Cluster, project_dir: Path, project: str, *args: str,
+            api_version: str = "") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DOCKER_HOST": cluster.docker_host}
+    if api_version:
+        env["COMPOSE_API_VERSION"] = api_version
     env.pop("DOCKER_CONTEXT", None)
     return subprocess.run([COMPOSE, "--no-ansi", "-p", project, *args], cwd=project_dir,
                           capture_output=True, text=True, timeout=180, env=env, check=False)
@@ -85,6 +87,20 @@ def test_two_services_find_each_other_by_service_name(
         assert {c["Name"] for c in network["Containers"].values()} == set(rows)
         web = json.loads(cluster.docker("inspect", f"{project}_web_1").stdout)[0]
         assert "web" in web["NetworkSettings"]["Networks"][f"{project}_default"]["Aliases"]
+
+        # A changed service is recreated: compose renames the running one aside, creates
+        # the new one, then removes the old; the name "web" follows. API 1.44: with 1.45+
+        # images have no ContainerConfig, which compose 1.29 needs here (as with dockerd).
+        (tmp_path / "docker-compose.yml").write_text(
+            PROJECT_FILE.replace("hello-from-web", "hello-again"))
+        again = compose(cluster, tmp_path, project, "up", "-d", api_version="1.44")
+        assert again.returncode == 0, again.stderr
+        assert f"Recreating {project}_web_1" in again.stderr
+        fetched = compose(cluster, tmp_path, project, "exec", "-T", "client", "wget", "-q",
+                          "-O", "-", "http://web:8080/index.html")
+        assert fetched.stdout == "hello-again\n", fetched.stderr
+        names = cluster.docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
+        assert not [n for n in names if n.endswith(f"_{project}_web_1")]
 
         down = compose(cluster, tmp_path, project, "down")
         assert down.returncode == 0, down.stderr

@@ -170,6 +170,9 @@ def test_stats_no_stream_shows_usage_and_limit(cluster: Cluster, busybox: str,
     assert set(rows) == {limited, plain}
     assert "/ 32MiB" in rows[limited] and rows[limited].split()[-1] == "1"
     assert "/ 32MiB" not in rows[plain] and "GiB" in rows[plain]
+    # Without names: every running container, ours among them.
+    everything = ok(cluster.docker("stats", "--no-stream", "--format", "{{.Name}}"))
+    assert {limited, plain} <= set(everything.split())
     formatted = ok(cluster.docker("stats", "--no-stream", "--format",
                                   "{{.Name}} {{.MemUsage}}", limited)).strip()
     name, usage, slash, limit = formatted.split()

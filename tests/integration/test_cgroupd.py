@@ -262,10 +262,14 @@ async def test_update_applies_live(
         await client.update_resources(cid, Resources(memory=1024 * MiB))
     # The kernel cannot reclaim anonymous memory without swap: v1 refuses with EBUSY.
     await asyncio.sleep(0.3)
-    with pytest.raises(errors.Conflict, match="device or resource busy"):
+    with pytest.raises(errors.Conflict,
+                       match=r"unable to set memory limit to 8388608 \(current usage: \d+"):
         await client.update_resources(cid, Resources(memory=8 * MiB, memory_swap=8 * MiB))
     assert proc.poll() is None
     assert (await client.get_cgroup(cid)).record.resources.memory == 256 * MiB
+    # Nothing of the refused update stays: the limits written before the refusal are undone.
+    assert read(memory / "memory.limit_in_bytes") == str(256 * MiB)
+    assert read(memory / "memory.memsw.limit_in_bytes") == str(512 * MiB)
 
 
 async def test_freeze_and_thaw_a_real_process(

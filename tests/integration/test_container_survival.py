@@ -12,6 +12,7 @@ started before the kills, and nothing is left for containers that are gone.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -29,6 +30,7 @@ import docker.errors
 import pytest
 import requests
 
+from services.common.etcd_store import Store
 from tests.conftest import MakeCluster
 from tests.support.busybox import cached_busybox_rootfs_tar
 from tests.support.cluster import Cluster
@@ -201,6 +203,19 @@ def container_cgroups(cluster: Cluster) -> set[str]:
     return found
 
 
+async def stored_ids(cluster: Cluster) -> dict[str, set[str]]:
+    """Container IDs under each per-container etcd prefix the services keep."""
+    store = Store(list(cluster.state()["etcd_endpoints"]))
+    await store.connect()
+    try:
+        return {
+            prefix: {e.key.rpartition("/")[2] for e in await store.get_prefix(prefix)}
+            for prefix in ("sandboxes/", "cgroups/", "runtime/")
+        }
+    finally:
+        await store.close()
+
+
 # ---- the checks ----------------------------------------------------------------------
 
 
@@ -280,6 +295,10 @@ def _mismatches(cluster: Cluster, details: list[dict[str, Any]]) -> list[str]:
     if len(mounts) != len(set(mounts)):
         problems.append("a rootfs is mounted twice")
     problems += [f"netns file left for {c[:12]}" for c in netns_files(cluster) - running]
+    records = asyncio.run(stored_ids(cluster))
+    problems += [f"sandbox record left for {c[:12]}" for c in records["sandboxes/"] - running]
+    problems += [f"cgroup record left for {c[:12]}" for c in records["cgroups/"] - running]
+    problems += [f"runtime record left for {c[:12]}" for c in records["runtime/"] - existing]
     problems += [f"cgroup left for {c[:12]}" for c in container_cgroups(cluster) - running]
     return problems
 
@@ -292,7 +311,7 @@ def cluster_with_busybox(make_cluster: MakeCluster, tmp_path: Path) -> Iterator[
     cluster = make_cluster()
     tar = cached_busybox_rootfs_tar(tmp_path)
     imported = cluster.docker("import", "--change", 'CMD ["sh"]', str(tar), f"{IMAGE}:latest")
-    assert imported.returncode == 0, imported.stderr
+    assert imported.returncode == 0, f"{imported.stderr}\n{cluster.log_tail(80)}"
     yield cluster
 
 
@@ -392,8 +411,14 @@ def _component_pids(cluster: Cluster) -> dict[str, int]:
 
 
 def _wait_gone(cluster: Cluster, pids: dict[str, int], timeout: float) -> None:
+    """Wait until none of the cluster's processes ``pids`` lives (a reused pid is not one)."""
+    marker = str(cluster.base)
+
+    def still_ours(pid: int) -> bool:
+        return pid_alive(pid) and any(marker in arg for arg in cmdline(str(pid)))
+
     deadline = time.monotonic() + timeout
-    while alive := {name: pid for name, pid in pids.items() if pid_alive(pid)}:
+    while alive := {name: pid for name, pid in pids.items() if still_ours(pid)}:
         assert time.monotonic() < deadline, \
             f"components outlived the killed launcher: {alive}\n{cluster.log_tail(60)}"
         time.sleep(0.05)

@@ -78,7 +78,8 @@ def settle(seconds: float = 3.0) -> None:
 def cluster(make_cluster: MakeCluster, tmp_path: Path) -> Cluster:
     made = make_cluster()
     tar = cached_busybox_rootfs_tar(tmp_path)
-    ok(made.docker("import", "--change", 'CMD ["sh"]', str(tar), "busybox:latest"))
+    imported = made.docker("import", "--change", 'CMD ["sh"]', str(tar), "busybox:latest")
+    assert imported.returncode == 0, f"{imported.stderr}\n{made.log_tail(80)}"
     run(made, "keeper", "no", STOPS_ON_TERM)
     return made
 

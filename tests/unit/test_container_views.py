@@ -133,3 +133,11 @@ def test_rfc3339_nano_round_trips() -> None:
     assert parse_rfc3339("2023-11-14T23:13:20+01:00") == 1_700_000_000.0
     assert parse_rfc3339("0001-01-01T00:00:00Z") is None
     assert abs((parse_rfc3339(rfc3339_nano()) or 0) - time.time()) < 2
+
+
+def test_exec_ids_are_null_when_none_and_listed_otherwise() -> None:
+    running = RuntimeState(container_id=ID, status="running", pid=42)
+    assert inspect_json(record(), running)["ExecIDs"] is None
+    listed = inspect_json(record(), running, exec_ids=["e" * 64])
+    assert listed["ExecIDs"] == ["e" * 64]
+    assert validate_response(listed, "/containers/{id}/json") == []

@@ -39,6 +39,16 @@ async def test_inspect_by_name_with_a_slash() -> None:
         missing = await client.get("/images/nope/json")
         assert missing.status == 404
         assert (await missing.json()) == {"message": "No such image: nope:latest"}
+        assert "ContainerConfig" not in body and "Container" not in body
+
+
+async def test_inspect_for_old_clients_has_container_config() -> None:
+    """docker-compose 1.29 (API 1.25-1.41) reads ContainerConfig.Volumes when it recreates."""
+    _, backends = _backends_with_image()
+    async with serving(make_app(backends)) as client:
+        body = await (await client.get("/v1.41/images/me/app:1/json")).json()
+    assert body["Container"] == ""
+    assert body["ContainerConfig"]["Volumes"] is None and body["ContainerConfig"]["Cmd"] is None
 
 
 async def test_list_history_delete_and_prune() -> None:

@@ -244,3 +244,25 @@ async def test_rename_of_a_running_container_renames_its_dns_names() -> None:
         assert shown["backend"]["DNSNames"][0] == "new"
         # A stopped container has no sandbox: nothing to tell netd.
         assert (await client.post("/containers/stopped/rename?name=later")).status == 204
+
+
+# ---- what create records ---------------------------------------------------------------------
+
+
+async def test_the_clis_default_network_is_recorded_as_bridge() -> None:
+    backends, store, _ = setup()
+    async with serve(make_app(backends)) as client:
+        body = {"Image": "busybox", "HostConfig": {"NetworkMode": "default"},
+                "NetworkingConfig": {"EndpointsConfig": {"default": {}}}}
+        response = await client.post("/containers/create?name=web", data=json.dumps(body),
+                                     headers={"Content-Type": "application/json"})
+        assert response.status == 201
+        assert list(await networks_of(client, "web")) == ["bridge"]
+        record = await ContainerStore(store).get("web")
+        assert dict(record.networking_config) == {"bridge": {}}
+        # Without EndpointsConfig the mode's network is recorded, as dockerd's create.
+        await create(client, "user", NetworkMode="backend")
+        assert dict((await ContainerStore(store).get("user")).networking_config) == {
+            "backend": {}}
+        await create(client, "alone", NetworkMode="none")
+        assert dict((await ContainerStore(store).get("alone")).networking_config) == {}

@@ -157,6 +157,7 @@ def _container_caps(ctx: _Context) -> list[str]:
         str_list(ctx.host_config.get("CapDrop")) or [],
         ctx.privileged,
         ctx.host.last_cap,
+        ctx.host.bounding_set,
     )
 
 
@@ -327,7 +328,8 @@ def build_exec_process(inputs: SpecInputs, exec_config: Mapping[str, Any]) -> di
     cwd = str(exec_config.get("WorkingDir") or ctx.config.get("WorkingDir") or "")
     privileged = bool(exec_config.get("Privileged"))
     caps = (
-        capabilities.host_capabilities(ctx.host.last_cap) if privileged else _container_caps(ctx)
+        capabilities.host_capabilities(ctx.host.last_cap, ctx.host.bounding_set)
+        if privileged else _container_caps(ctx)
     )
 
     process: dict[str, Any] = {"terminal": tty}

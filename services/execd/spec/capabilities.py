@@ -72,9 +72,13 @@ DEFAULT_CAPABILITIES = (
 ALL = "ALL"
 
 
-def host_capabilities(last_cap: int) -> list[str]:
-    """The capabilities the host kernel knows (what a privileged container gets)."""
-    return list(ALL_CAPABILITIES[: last_cap + 1])
+def host_capabilities(last_cap: int, bounding_set: int = -1) -> list[str]:
+    """The capabilities the host kernel knows, within ``bounding_set`` (a CapBnd mask).
+
+    What a privileged container gets: all the kernel knows that Dockyard holds.
+    """
+    known = ALL_CAPABILITIES[: last_cap + 1]
+    return [cap for number, cap in enumerate(known) if bounding_set >> number & 1]
 
 
 def normalize(caps: Sequence[str], last_cap: int) -> list[str]:
@@ -101,7 +105,8 @@ def validate(cap_add: Sequence[str], cap_drop: Sequence[str], last_cap: int) -> 
 
 
 def container_capabilities(
-    cap_add: Sequence[str], cap_drop: Sequence[str], privileged: bool, last_cap: int
+    cap_add: Sequence[str], cap_drop: Sequence[str], privileged: bool, last_cap: int,
+    bounding_set: int = -1,
 ) -> list[str]:
     """moby's TweakCapabilities over the 14 defaults.
 
@@ -111,13 +116,13 @@ def container_capabilities(
     """
     validate(cap_add, cap_drop, last_cap)
     if privileged:
-        return host_capabilities(last_cap)
+        return host_capabilities(last_cap, bounding_set)
     if not cap_add and not cap_drop:
         return list(DEFAULT_CAPABILITIES)
     drops = normalize(cap_drop, last_cap)
     adds = normalize(cap_add, last_cap)
     if ALL in adds:
-        return [cap for cap in host_capabilities(last_cap) if cap not in drops]
+        return [cap for cap in host_capabilities(last_cap, bounding_set) if cap not in drops]
     if ALL in drops:
         return adds
     return [cap for cap in DEFAULT_CAPABILITIES if cap not in drops] + adds

@@ -41,6 +41,10 @@ class HostFacts:
     arch: str = "amd64"
     # /proc/sys/kernel/cap_last_cap: the capabilities this kernel knows.
     last_cap: int = 40
+    # The capability bounding set Dockyard itself runs with (CapBnd of
+    # /proc/self/status; -1: all). A privileged container gets no capability
+    # outside it, as with dockerd (moby#42933): runc could not grant it.
+    bounding_set: int = -1
     # dockerd sets these sysctls only where the kernel has them.
     has_ping_group_range: bool = True
     has_unprivileged_port_start: bool = True
@@ -61,6 +65,17 @@ def _read_int(path: Path, default: int) -> int:
         return default
 
 
+def read_bounding_set(status: Path = Path("/proc/self/status")) -> int:
+    """The CapBnd mask of ``status``; -1 (every capability) when it cannot be read."""
+    try:
+        for line in status.read_text().splitlines():
+            if line.startswith("CapBnd:"):
+                return int(line.split()[1], 16)
+    except (OSError, ValueError, IndexError):
+        pass
+    return -1
+
+
 @functools.cache
 def detect() -> HostFacts:
     uname = os.uname()
@@ -69,6 +84,7 @@ def detect() -> HostFacts:
         kernel=parse_kernel_release(uname.release),
         arch=_MACHINE_TO_GOARCH.get(platform.machine(), platform.machine()),
         last_cap=_read_int(Path("/proc/sys/kernel/cap_last_cap"), 40),
+        bounding_set=read_bounding_set(),
         has_ping_group_range=Path("/proc/sys/net/ipv4/ping_group_range").exists(),
         has_unprivileged_port_start=Path(
             "/proc/sys/net/ipv4/ip_unprivileged_port_start"

@@ -1080,6 +1080,52 @@ class ResizeExecResponse(_message.Message):
 Global___ResizeExecResponse: _TypeAlias = ResizeExecResponse  # noqa: Y015
 
 @_typing.final
+class ListExecsRequest(_message.Message):
+    """ListExecsRequest names the container."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the full id."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListExecsRequest: _TypeAlias = ListExecsRequest  # noqa: Y015
+
+@_typing.final
+class ListExecsResponse(_message.Message):
+    """ListExecsResponse lists the sessions, oldest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXEC_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def exec_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """exec_ids are the IDs of sessions created or running (not ended)."""
+
+    def __init__(
+        self,
+        *,
+        exec_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exec_ids", b"exec_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListExecsResponse: _TypeAlias = ListExecsResponse  # noqa: Y015
+
+@_typing.final
 class ListProcessesRequest(_message.Message):
     """ListProcessesRequest names the container and the ps arguments."""
 

@@ -111,6 +111,11 @@ class RuntimeStub:
                 request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ResizeExecRequest.SerializeToString,
                 response_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ResizeExecResponse.FromString,
                 _registered_method=True)
+        self.ListExecs = channel.unary_unary(
+                '/dockyard.execd.v1.Runtime/ListExecs',
+                request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ListExecsRequest.SerializeToString,
+                response_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ListExecsResponse.FromString,
+                _registered_method=True)
         self.ListProcesses = channel.unary_unary(
                 '/dockyard.execd.v1.Runtime/ListProcesses',
                 request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ListProcessesRequest.SerializeToString,
@@ -253,6 +258,14 @@ class RuntimeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListExecs(self, request, context):
+        """ListExecs names a container's exec sessions that have not ended
+        (created or running): inspect's ExecIDs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListProcesses(self, request, context):
         """ListProcesses lists the processes of a running container (docker top).
         """
@@ -337,6 +350,11 @@ def add_RuntimeServicer_to_server(servicer, server):
                     servicer.ResizeExec,
                     request_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ResizeExecRequest.FromString,
                     response_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ResizeExecResponse.SerializeToString,
+            ),
+            'ListExecs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListExecs,
+                    request_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ListExecsRequest.FromString,
+                    response_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ListExecsResponse.SerializeToString,
             ),
             'ListProcesses': grpc.unary_unary_rpc_method_handler(
                     servicer.ListProcesses,
@@ -751,6 +769,33 @@ class Runtime:
             '/dockyard.execd.v1.Runtime/ResizeExec',
             dockyard_dot_execd_dot_v1_dot_execd__pb2.ResizeExecRequest.SerializeToString,
             dockyard_dot_execd_dot_v1_dot_execd__pb2.ResizeExecResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListExecs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.execd.v1.Runtime/ListExecs',
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.ListExecsRequest.SerializeToString,
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.ListExecsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -104,6 +104,10 @@ class RuntimeStub:
     """InspectExec reports an exec session."""
     ResizeExec: _grpc.UnaryUnaryMultiCallable[_execd_pb2.ResizeExecRequest, _execd_pb2.ResizeExecResponse]
     """ResizeExec sets the terminal size of an exec session."""
+    ListExecs: _grpc.UnaryUnaryMultiCallable[_execd_pb2.ListExecsRequest, _execd_pb2.ListExecsResponse]
+    """ListExecs names a container's exec sessions that have not ended
+    (created or running): inspect's ExecIDs.
+    """
     ListProcesses: _grpc.UnaryUnaryMultiCallable[_execd_pb2.ListProcessesRequest, _execd_pb2.ListProcessesResponse]
     """ListProcesses lists the processes of a running container (docker top)."""
 
@@ -180,6 +184,10 @@ class RuntimeAsyncStub(RuntimeStub):
     """InspectExec reports an exec session."""
     ResizeExec: _aio.UnaryUnaryMultiCallable[_execd_pb2.ResizeExecRequest, _execd_pb2.ResizeExecResponse]  # type: ignore[assignment]
     """ResizeExec sets the terminal size of an exec session."""
+    ListExecs: _aio.UnaryUnaryMultiCallable[_execd_pb2.ListExecsRequest, _execd_pb2.ListExecsResponse]  # type: ignore[assignment]
+    """ListExecs names a container's exec sessions that have not ended
+    (created or running): inspect's ExecIDs.
+    """
     ListProcesses: _aio.UnaryUnaryMultiCallable[_execd_pb2.ListProcessesRequest, _execd_pb2.ListProcessesResponse]  # type: ignore[assignment]
     """ListProcesses lists the processes of a running container (docker top)."""
 
@@ -343,6 +351,16 @@ class RuntimeServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_execd_pb2.ResizeExecResponse, _abc.Awaitable[_execd_pb2.ResizeExecResponse]]:
         """ResizeExec sets the terminal size of an exec session."""
+
+    @_abc_1.abstractmethod
+    def ListExecs(
+        self,
+        request: _execd_pb2.ListExecsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execd_pb2.ListExecsResponse, _abc.Awaitable[_execd_pb2.ListExecsResponse]]:
+        """ListExecs names a container's exec sessions that have not ended
+        (created or running): inspect's ExecIDs.
+        """
 
     @_abc_1.abstractmethod
     def ListProcesses(
