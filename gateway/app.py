@@ -15,8 +15,10 @@ from aiohttp import web
 
 from gateway.backends import Backends, connect_backends
 from gateway.containers.daemon_start import settle_after_start
+from gateway.containers.health_lifetime import health_monitor
 from gateway.containers.watcher import RuntimeWatcher
 from gateway.errors import error_middleware
+from gateway.events.lifetime import event_journal
 from gateway.headers import add_common_headers
 from gateway.identity import ensure_engine_id
 from gateway.keys import BACKENDS, CONFIG, ENGINE_ID, HOST_FACTS, WATCHER
@@ -62,7 +64,7 @@ async def _runtime_watcher(app: web.Application) -> AsyncIterator[None]:
     app[WATCHER] = watcher
     watcher.start()
     # In the background: it waits for the services started beside the gateway.
-    settling = asyncio.ensure_future(settle_after_start(app[BACKENDS], watcher))
+    settling = asyncio.ensure_future(settle_after_start(app[CONFIG], app[BACKENDS], watcher))
     try:
         yield
     finally:
@@ -89,6 +91,8 @@ def create_app(
     app.on_response_prepare.append(add_common_headers)
     app.cleanup_ctx.append(_backends_context(config, backends))
     app.cleanup_ctx.append(_engine_identity)
+    app.cleanup_ctx.append(event_journal)
     app.cleanup_ctx.append(_runtime_watcher)
+    app.cleanup_ctx.append(health_monitor)
     add_routes(app, ALL_ROUTES)
     return app

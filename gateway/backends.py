@@ -30,13 +30,16 @@ from services.common.grpc_client import open_channel
 from services.execd.client import ContainersClient, RuntimeInfo
 from services.imaged.client import PreparedSnapshot
 from services.imaged.models import (
+    CommitOptions,
     DeleteItem,
     Filters,
     HistoryEntry,
     ImageDetails,
     ImageSummary,
     ImportOptions,
+    PathStat,
     PruneResult,
+    SnapshotChange,
 )
 from services.imaged.registry.models import (
     DistributionInfo,
@@ -89,6 +92,20 @@ class ImageStoreBackend(Protocol):
     def load_images(self, chunks: AsyncIterable[bytes]) -> AsyncIterator[str]: ...
     async def prepare_snapshot(self, container_id: str, image: str) -> PreparedSnapshot: ...
     async def remove_snapshot(self, container_id: str) -> None: ...
+    async def snapshot_changes(self, container_id: str) -> list[SnapshotChange]: ...
+    async def stat_container_path(
+        self, container_id: str, path: str, container: str, pid: int = 0
+    ) -> PathStat: ...
+    def read_container_archive(
+        self, container_id: str, path: str, container: str, pid: int = 0
+    ) -> AsyncIterator[bytes]: ...
+    async def write_container_archive(
+        self, container_id: str, path: str, container: str, chunks: AsyncIterable[bytes],
+        *, no_overwrite_dir_non_dir: bool = False, owner: tuple[int, int] | None = None,
+        pid: int = 0,
+    ) -> None: ...
+    def export_container(self, container_id: str) -> AsyncIterator[bytes]: ...
+    async def commit_container(self, request: CommitOptions) -> str: ...
 
 
 class NetworkBackend(Protocol):

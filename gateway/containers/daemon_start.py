@@ -26,9 +26,13 @@ from typing import Any, Protocol
 from gateway.backends import Backends
 from gateway.containers.lifecycle import ContainerLifecycle
 from gateway.containers.watcher import RuntimeWatcher
+from launcher.health import HealthProbe
+from services.common.config import DaemonConfig
+from services.common.endpoints import service_address
 from services.common.errors import DockyardError, InvalidArgument, NotModified, Unavailable
 from services.common.etcd_store import Condition, Put, Write
 from services.common.launch import current_launch_id
+from services.common.paths import SERVICE_NAMES
 from services.execd.models import EXITED
 from services.execd.restart import RestartPolicy
 
@@ -103,16 +107,40 @@ async def on_daemon_start(
     await store.commit([], [Put(LAST_LAUNCH_KEY, launch_id.encode())])
 
 
-async def settle_after_start(backends: Backends, watcher: RuntimeWatcher) -> None:
+async def until_serving(config: DaemonConfig) -> None:
+    """Wait until every service answers gRPC Health.
+
+    Probed on channels of their own: a call on the gateway's channels before a
+    service listens would put that channel in reconnect back-off, and a
+    client's first request could then fail although the service is up.
+    """
+    probe = HealthProbe()
+    try:
+        await until_answered([
+            _serving(probe, service_address(config, name)) for name in SERVICE_NAMES
+        ])
+    finally:
+        await probe.close()
+
+
+def _serving(probe: HealthProbe, address: str) -> Callable[[], Awaitable[object]]:
+    async def check() -> None:
+        status = await probe.check(address)
+        if status != "SERVING":
+            raise Unavailable(f"{address}: {status.lower()}")
+
+    return check
+
+
+async def settle_after_start(
+    config: DaemonConfig, backends: Backends, watcher: RuntimeWatcher
+) -> None:
     """The gateway's start-up pass, in the background once it serves (see the module doc)."""
     lifecycle = backends.lifecycle
     if lifecycle is None:
         return
     try:
-        await until_answered([
-            backends.images.get_store_info, backends.networks.get_network_info,
-            backends.cgroups.get_host_info, backends.runtime.get_runtime_info,
-        ])
+        await until_serving(config)
         await watcher.catch_up()
         await on_daemon_start(backends.store, lifecycle, current_launch_id())
     except DockyardError as e:

@@ -23,8 +23,17 @@ from gateway.containers.networking import network_mode, network_settings, sandbo
 from gateway.containers.records import ContainerRecord
 from gateway.containers.resources import resources_from_host_config
 from gateway.containers.store import ContainerStore
+from gateway.events import emit_container
+from gateway.events.containers import signal_number
 from services.cgroupd.resources import Resources
-from services.common.errors import Conflict, DockyardError, InvalidArgument, NotFound, NotModified
+from services.common.errors import (
+    Conflict,
+    DockyardError,
+    InvalidArgument,
+    NotFound,
+    NotModified,
+    Unavailable,
+)
 from services.common.timing import timed
 from services.execd.models import (
     CREATED,
@@ -232,6 +241,7 @@ class ContainerLifecycle:
             # finds the settings to clear.
             updated = await self.records.update(record.id, started)
             await self.processes.start_container(request)
+            emit_container(updated, "start")
             return updated
         except BaseException:
             for step in reversed(undo):
@@ -251,11 +261,20 @@ class ContainerLifecycle:
         )
         return pid, ipc, uts
 
-    async def _quietly(self, call: Awaitable[object]) -> None:
+    async def _quietly(self, call: Awaitable[object], *, unless_down: bool = False) -> None:
+        """Run a cleanup step; its failure is logged, not raised.
+
+        ``unless_down``: a service that is down (Unavailable) is raised after
+        all, for removals that must not forget what they could not give back.
+        """
         try:
             await call
         except (NotFound, NotModified):
             pass
+        except Unavailable as e:
+            if unless_down:
+                raise
+            log.warning("cleanup step failed: %s", e.message)
         except DockyardError as e:
             log.warning("cleanup step failed: %s", e.message)
 
@@ -269,12 +288,13 @@ class ContainerLifecycle:
 
     async def release(
         self, container_id: str, record: ContainerRecord | None = None, *,
-        clear_settings: bool = True,
+        clear_settings: bool = True, unless_down: bool = False,
     ) -> None:
         """Give back the sandbox, cgroup and volume mounts of a container that stopped.
 
         ``record`` saves a read when the caller has it; ``clear_settings=False``
-        skips resetting its NetworkSettings (the record is about to go).
+        skips resetting its NetworkSettings (the record is about to go);
+        ``unless_down`` raises Unavailable when netd or cgroupd is down.
         """
         if record is None:
             with contextlib.suppress(NotFound):
@@ -283,8 +303,10 @@ class ContainerLifecycle:
                  if m.get("Type") == "volume"] if record is not None else []
         with timed("gateway.release"):
             await asyncio.gather(
-                self._quietly(self.sandboxes.remove_sandbox(container_id)),
-                self._quietly(self.cgroups.remove_cgroup(container_id)),
+                self._quietly(self.sandboxes.remove_sandbox(container_id),
+                              unless_down=unless_down),
+                self._quietly(self.cgroups.remove_cgroup(container_id),
+                              unless_down=unless_down),
                 self._release_volumes(container_id, names),
             )
         if record is not None and clear_settings:
@@ -303,8 +325,11 @@ class ContainerLifecycle:
         if state.status == PAUSED:
             await self.cgroups.thaw(record.id)
             await self.processes.set_paused(record.id, False)
+        stop_signal = signal or str(record.config.get("StopSignal") or "")
+        emit_container(record, "kill", signal=signal_number(stop_signal, 15))
         await self.processes.stop_container(record.id, signal, grace)
         await self.release(record.id)
+        emit_container(record, "stop")
 
     async def kill(self, ref: str, signal: str = "") -> None:
         record = await self.records.get(ref)
@@ -314,6 +339,7 @@ class ContainerLifecycle:
                 f"cannot kill container: {ref}: container {record.id} is not running"
             )
         await self.processes.kill_container(record.id, signal)
+        emit_container(record, "kill", signal=signal_number(signal))
 
     async def restart(self, ref: str, signal: str = "", grace: int | None = None) -> None:
         record = await self.records.get(ref)
@@ -327,6 +353,7 @@ class ContainerLifecycle:
                     await self.processes.stop_container(record.id, signal, grace)
             await self.release(record.id)
             await self._start_locked(await self.records.get(record.id), reset_restart_count=True)
+        emit_container(record, "restart")
 
     async def pause(self, ref: str) -> None:
         record = await self.records.get(ref)
@@ -337,6 +364,7 @@ class ContainerLifecycle:
             raise Conflict(f"Container {record.id} is not running")
         await self.cgroups.freeze(record.id)
         await self.processes.set_paused(record.id, True)
+        emit_container(record, "pause")
 
     async def unpause(self, ref: str) -> None:
         record = await self.records.get(ref)
@@ -345,6 +373,7 @@ class ContainerLifecycle:
             raise Conflict(f"Container {record.id} is not paused")
         await self.cgroups.thaw(record.id)
         await self.processes.set_paused(record.id, False)
+        emit_container(record, "unpause")
 
     # ---- removal ----------------------------------------------------------------------
 
@@ -363,17 +392,20 @@ class ContainerLifecycle:
             with contextlib.suppress(NotModified, Conflict):
                 await self.processes.stop_container(record.id, "SIGKILL", 0)
         # execd first: it is the one that may refuse. What is left does not
-        # depend on each other once the process is gone.
+        # depend on each other once the process is gone. A service that is
+        # down fails the removal (503) rather than leave its part behind a
+        # record that is gone: a retry finishes it.
         with timed("gateway.remove"):
             await self.processes.delete_container(record.id)
             await asyncio.gather(
-                self.release(record.id, record, clear_settings=False),
-                self._quietly(self.images.remove_snapshot(record.id)),
+                self.release(record.id, record, clear_settings=False, unless_down=True),
+                self._quietly(self.images.remove_snapshot(record.id), unless_down=True),
             )
         await self._forget_volumes(record, remove_anonymous=volumes)
         with contextlib.suppress(NotFound):
             await self.records.delete(record.id)
         self._locks.pop(record.id, None)
+        emit_container(record, "destroy")
 
     async def _forget_volumes(self, record: ContainerRecord, remove_anonymous: bool) -> None:
         """Drop the container's volume references; ``docker rm -v`` also removes anonymous ones."""

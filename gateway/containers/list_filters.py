@@ -37,12 +37,8 @@ class Row:
     record: ContainerRecord
     runtime: RuntimeState
     ports: tuple[Mapping[str, Any], ...] = ()
-
-    @property
-    def health(self) -> str:
-        # execd does not run health checks yet: a configured one is "starting".
-        test = (self.record.config.get("Healthcheck") or {}).get("Test") or []
-        return "none" if not test or test[0] == "NONE" else "starting"
+    health: str = "none"
+    """``State.Health.Status``; "none" for a container never checked (dockerd's nil Health)."""
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.backends import Backends
+from gateway.containers.health_monitor import read_health
+from gateway.containers.health_rules import HEALTH_PREFIX, health_statuses, status_suffix
 from gateway.containers.list_filters import ListOptions, Row, check_filters, select
 from gateway.containers.records import ContainerRecord
 from gateway.containers.sizes import writable_layer_size
 from gateway.containers.views import inspect_json, port_list, summary_json
 from services.common.errors import DockyardError
-from services.execd.models import RUNTIME_PREFIX, RuntimeState, decode_state, runtime_key
+from services.execd.models import (
+    RUNNING,
+    RUNTIME_PREFIX,
+    RuntimeState,
+    decode_state,
+    runtime_key,
+)
 from services.imaged.reference import parse_normalized
 
 _HEX = re.compile(r"^(sha256:)?[0-9a-f]+$")
@@ -46,7 +54,11 @@ async def inspect_container(backends: Backends, ref: str, *, size: bool) -> dict
     if runtime.running and backends.processes is not None:
         with contextlib.suppress(DockyardError):
             exec_ids = await backends.processes.list_execs(record.id)
-    return inspect_json(record, runtime, sizes, exec_ids)
+    body = inspect_json(record, runtime, sizes, exec_ids)
+    health = await read_health(backends.store, record.id)
+    if health is not None:
+        body["State"]["Health"] = health.json()
+    return body
 
 
 def shown_image(record: ContainerRecord, references: Mapping[str, str]) -> str:
@@ -66,11 +78,13 @@ def shown_image(record: ContainerRecord, references: Mapping[str, str]) -> str:
 
 async def list_containers(backends: Backends, options: ListOptions) -> list[dict[str, Any]]:
     check_filters(options.filters)
-    entries, runtime_entries, images = await asyncio.gather(
+    entries, runtime_entries, images, health_entries = await asyncio.gather(
         backends.containers.list(),
         backends.store.get_prefix(RUNTIME_PREFIX),
         backends.images.list_images(),
+        backends.store.get_prefix(HEALTH_PREFIX),
     )
+    health = health_statuses(health_entries)
     runtimes = {}
     for entry in runtime_entries:
         state = decode_state(entry.value)
@@ -83,7 +97,7 @@ async def list_containers(backends: Backends, options: ListOptions) -> list[dict
             references[ref] = image.id
     rows = [
         Row(record, runtimes.get(record.id) or RuntimeState(container_id=record.id),
-            tuple(port_list(record.network_settings)))
+            tuple(port_list(record.network_settings)), health.get(record.id, "none"))
         for record in entries
     ]
     ancestors = await _ancestor_ids(backends, options.filters.get("ancestor", ()))
@@ -95,8 +109,11 @@ async def list_containers(backends: Backends, options: ListOptions) -> list[dict
         if options.size:
             rw = await writable_layer_size(row.record.rootfs)
             sizes = (rw, rw + image_sizes.get(row.record.image_id, 0))
-        out.append(summary_json(row.record, row.runtime, shown_image(row.record, references),
-                                now, sizes))
+        row_json = summary_json(row.record, row.runtime, shown_image(row.record, references),
+                                now, sizes)
+        if row.runtime.status == RUNNING and row.health != "none":
+            row_json["Status"] += status_suffix(row.health)
+        out.append(row_json)
     return out
 
 

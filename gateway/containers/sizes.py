@@ -33,3 +33,8 @@ async def writable_layer_size(rootfs: str) -> int:
         return 0
     upper = Path(rootfs).parent / "diff"
     return await asyncio.to_thread(_directory_size, upper)
+
+
+async def tree_size(path: str) -> int:
+    """Size of what lies under ``path`` (a volume's directory); 0 when it is missing."""
+    return await asyncio.to_thread(_directory_size, Path(path)) if path else 0

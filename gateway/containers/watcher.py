@@ -18,13 +18,16 @@ from typing import Any, Protocol
 from gateway.containers.lifecycle import ContainerLifecycle
 from gateway.containers.records import CONTAINERS
 from gateway.containers.times import parse_rfc3339
+from gateway.events.containers import report_exit
 from services.cgroupd.records import PREFIX as CGROUPS
-from services.common.errors import DockyardError, NotFound
+from services.common.errors import DockyardError, NotFound, Unavailable
 from services.execd.models import CREATED, EXITED, RUNTIME_PREFIX, RuntimeState, decode_state
 from services.netd.sandbox_records import SANDBOXES
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 1.0
+RELEASE_ATTEMPTS = 120
+"""Seconds (one try each) a release waits for a service that is down."""
 CLOSE_SECONDS = 0.5
 
 
@@ -89,7 +92,8 @@ class RuntimeWatcher:
         # CREATED is written after a start that failed half-way (execd discards
         # it when it comes back): what that start took is given back too.
         if state.status in (EXITED, CREATED):
-            self._spawn(self._after_exit(state.container_id))
+            exited = state if state.status == EXITED else None
+            self._spawn(self._after_exit(state.container_id, exited))
 
     def _on_record(self, event: Any) -> None:
         if event.value is not None:
@@ -103,7 +107,23 @@ class RuntimeWatcher:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _after_exit(self, container_id: str) -> None:
+    async def _after_exit(self, container_id: str, exited: RuntimeState | None = None) -> None:
+        lifecycle = self._lifecycle
+        if exited is not None:  # die goes out before what follows (destroy of a --rm one)
+            await report_exit(lifecycle.records, exited)
+        # A service that is down (restarting, or the cluster still coming up)
+        # is waited for: what the container held must not be forgotten.
+        for _ in range(RELEASE_ATTEMPTS):
+            try:
+                await self._release_stopped(container_id)
+                return
+            except Unavailable as e:
+                log.info("releasing %s waits for a service: %s", container_id[:12], e.message)
+            await asyncio.sleep(RETRY_SECONDS)
+        log.warning("gave up releasing %s: a service stayed unavailable", container_id[:12])
+
+    async def _release_stopped(self, container_id: str) -> None:
+        """Give back what a stopped container held, or remove a --rm one; Unavailable raised."""
         lifecycle = self._lifecycle
         async with lifecycle.lock(container_id):
             state = await lifecycle.state(container_id)
@@ -117,13 +137,17 @@ class RuntimeWatcher:
             if not auto_remove:
                 # A --rm container's removal below gives everything back at once.
                 try:
-                    await lifecycle.release(container_id, record)
+                    await lifecycle.release(container_id, record, unless_down=True)
+                except Unavailable:
+                    raise
                 except DockyardError as e:
                     log.warning("releasing %s failed: %s", container_id[:12], e.message)
                 return
             with contextlib.suppress(NotFound):
                 try:
                     await lifecycle.remove(container_id, force=False, volumes=True)
+                except Unavailable:
+                    raise
                 except DockyardError as e:
                     log.warning("auto-remove of %s failed: %s", container_id[:12], e.message)
 

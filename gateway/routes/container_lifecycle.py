@@ -12,6 +12,7 @@ from dockyard.execd.v1 import execd_pb2
 from gateway import query
 from gateway.containers.lifecycle import ContainerLifecycle
 from gateway.containers.watcher import RuntimeWatcher
+from gateway.events import emit_container
 from gateway.keys import BACKENDS, WATCHER
 from gateway.responses import encode_json, json_response
 from gateway.routing import Route
@@ -246,6 +247,7 @@ async def post_container_attach(request: web.Request) -> web.StreamResponse:
         if stream else None
     )
     connection = hijack(request, RAW_STREAM if tty else MULTIPLEXED_STREAM)
+    emit_container(record, "attach")
 
     async def emit(stream_id: int, data: bytes) -> None:
         await connection.write(data if tty else stdcopy.frame(stream_id, data))
@@ -286,6 +288,7 @@ async def post_container_resize(request: web.Request) -> web.Response:
     record = await lifecycle_of(request).records.get(request.match_info["id"])
     height, width = size_query(request)
     await processes_of(request).resize_tty(record.id, height, width)
+    emit_container(record, "resize", height=str(height), width=str(width))
     return web.Response(status=200)
 
 

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from gateway.containers.update import ContainerUpdater, decode_update
 from gateway.containers.validation import HostLimits
+from gateway.events import emit_container
 from gateway.keys import BACKENDS, CONFIG, HOST_FACTS
 from gateway.responses import json_response
 from gateway.routes.container_lifecycle import lifecycle_of, processes_of
@@ -41,6 +42,7 @@ async def post_container_update(request: web.Request) -> web.Response:
     async with lifecycle.lock(record.id):
         record = await backends.containers.get(record.id)
         result = await updater.update(record, update)
+    emit_container(record, "update")
     return json_response({"Warnings": list(result.warnings)})
 
 

@@ -17,6 +17,8 @@ from gateway.containers.create import CreateRequest, create_container, decode_bo
 from gateway.containers.list_filters import ListOptions
 from gateway.containers.listing import inspect_container, list_containers
 from gateway.containers.validation import HostLimits
+from gateway.events import emit_container
+from gateway.events.containers import emit_for
 from gateway.keys import BACKENDS, CONFIG, HOST_FACTS
 from gateway.responses import json_response
 from gateway.routing import Route
@@ -49,6 +51,7 @@ async def post_containers_create(request: web.Request) -> web.Response:
     container_id = await create_container(
         request.app[BACKENDS], request.app[CONFIG], _limits(request), create
     )
+    await emit_for(request.app[BACKENDS].containers, container_id, "create")
     return json_response({"Id": container_id, "Warnings": []}, status=201)
 
 
@@ -88,6 +91,7 @@ async def post_container_rename(request: web.Request) -> web.Response:
                 restored = await backends.containers.rename(renamed.id, old.name)
                 await network_attach.follow_rename(backends, restored)
         raise
+    emit_container(renamed, "rename", oldName=old.name if old is not None else "")
     return web.Response(status=204)
 
 

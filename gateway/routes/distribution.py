@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.backends import DistributionBackend
+from gateway.events import images as image_events
 from gateway.keys import BACKENDS
 from gateway.progress_stream import stream_progress
 from gateway.registry_auth import auth_from_json, registry_auth
@@ -35,6 +36,8 @@ async def pull_image(request: web.Request) -> web.StreamResponse:
         request.query.get("fromImage", ""), request.query.get("tag", ""),
         request.query.get("platform", ""), registry_auth(request, lenient=True),
     )
+    events = image_events.after_transfer(
+        events, "pull", request.query.get("fromImage", ""), request.query.get("tag", ""))
     return await stream_progress(request, events)
 
 
@@ -42,6 +45,8 @@ async def post_image_push(request: web.Request) -> web.StreamResponse:
     events = _distribution(request).push_image(
         request.match_info["name"], request.query.get("tag", ""), registry_auth(request)
     )
+    events = image_events.after_transfer(
+        events, "push", request.match_info["name"], request.query.get("tag", ""))
     return await stream_progress(request, events)
 
 

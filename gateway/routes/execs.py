@@ -8,6 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.events import emit_container
+from gateway.events.containers import emit_for, exec_action, report_exec_exit
 from gateway.responses import json_response
 from gateway.routes.container_lifecycle import lifecycle_of, processes_of, pump_stdin, size_query
 from gateway.routing import Route
@@ -48,6 +50,7 @@ async def post_container_exec(request: web.Request) -> web.Response:
         raise Conflict(f"container {record.id} is not running")
     parse_detach_keys(str(config.get("DetachKeys") or ""))
     exec_id = await processes_of(request).create_exec(record.id, config)
+    emit_container(record, exec_action("exec_create", config), execID=exec_id)
     return json_response({"Id": exec_id}, status=201)
 
 
@@ -58,6 +61,9 @@ async def post_exec_start(request: web.Request) -> web.StreamResponse:
     info = await processes.inspect_exec(exec_id)
     if info.running or info.exit_code is not None:
         raise Conflict(f"Error: Exec command {exec_id} is already running")
+    records = lifecycle_of(request).records
+    started = exec_action("exec_start", info.config)
+    await emit_for(records, info.container_id, started, execID=exec_id)
     if body.get("Detach"):
         (await processes.start_exec(exec_id, True)).cancel()
         return web.Response(status=200)
@@ -106,6 +112,7 @@ async def post_exec_start(request: web.Request) -> web.StreamResponse:
             stream.cancel()
         with contextlib.suppress(BaseException):
             await output
+        report_exec_exit(records, processes, exec_id)
     finally:
         connection.close()
     return Hijacked()

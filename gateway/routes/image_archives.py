@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator
 
 from aiohttp import web
 
+from gateway.events import images as image_events
 from gateway.jsonstream import JsonStream
 from gateway.keys import BACKENDS
 from gateway.routing import Route
@@ -41,6 +42,7 @@ async def _save(request: web.Request, names: list[str]) -> web.StreamResponse:
                 request.transport.close()
             return response
         await response.write_eof()
+        await image_events.emit_saved(request.app[BACKENDS].images, names)
         return response
     finally:
         if isinstance(chunks, AsyncGenerator):
@@ -63,6 +65,7 @@ async def post_images_load(request: web.Request) -> web.StreamResponse:
             request.content.iter_chunked(UPLOAD_CHUNK)
         ):
             await stream.send({"stream": line})
+            image_events.emit_loaded(line)
     except DockyardError as exc:
         await stream.send_error(exc.message)
     return await stream.finish()

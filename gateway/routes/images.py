@@ -9,6 +9,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway import query
+from gateway.events import emit
+from gateway.events import images as image_events
 from gateway.image_views import delete_json, history_json, inspect_json, prune_json, summary_json
 from gateway.keys import BACKENDS
 from gateway.responses import JSON_CONTENT_TYPE, encode_json, json_response
@@ -48,6 +50,7 @@ async def post_images_create(request: web.Request) -> web.StreamResponse:
     image_id = await request.app[BACKENDS].images.import_image(
         options, request.content.iter_chunked(UPLOAD_CHUNK)
     )
+    emit("image", "import", image_id, {"name": image_id})
     # dockerd writes nothing until the import is done, so failures above are
     # plain HTTP errors; success is one JSON progress message (CRLF-terminated).
     body = encode_json({"status": image_id}).rstrip(b"\n") + b"\r\n"
@@ -68,6 +71,8 @@ async def post_image_tag(request: web.Request) -> web.Response:
     await request.app[BACKENDS].images.tag_image(
         request.match_info["name"], request.query.get("repo", ""), request.query.get("tag", "")
     )
+    await image_events.emit_tagged(request.app[BACKENDS].images, request.match_info["name"],
+                                   request.query.get("repo", ""), request.query.get("tag", ""))
     return web.Response(status=201)
 
 
@@ -90,11 +95,13 @@ async def _refuse_if_running(request: web.Request, name: str) -> None:
 
 async def delete_image(request: web.Request) -> web.Response:
     await _refuse_if_running(request, request.match_info["name"])
+    image = await image_events.image_id(request.app[BACKENDS].images, request.match_info["name"])
     items = await request.app[BACKENDS].images.remove_image(
         request.match_info["name"],
         force=query.bool_value(request, "force"),
         no_prune=query.bool_value(request, "noprune"),
     )
+    image_events.emit_removal(image, items)
     return json_response([delete_json(item) for item in items])
 
 

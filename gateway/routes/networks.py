@@ -9,6 +9,7 @@ from aiohttp import web
 
 from gateway import query
 from gateway.containers import network_attach
+from gateway.events import resources as resource_events
 from gateway.keys import BACKENDS
 from gateway.network_views import network_json, spec_from_body
 from gateway.responses import json_response
@@ -41,11 +42,16 @@ async def _json_body(request: web.Request) -> Any:
 async def post_networks_create(request: web.Request) -> web.Response:
     body = await _json_body(request)
     network = await request.app[BACKENDS].networks.create_network(spec_from_body(body))
+    resource_events.emit_network(network, "create")
     return json_response({"Id": network.id, "Warning": ""}, status=201)
 
 
 async def delete_network(request: web.Request) -> web.Response:
+    removed = await resource_events.network_of(
+        request.app[BACKENDS].networks, request.match_info["id"])
     await request.app[BACKENDS].networks.remove_network(request.match_info["id"])
+    if removed is not None:
+        resource_events.emit_network(removed, "destroy")
     return web.Response(status=204)
 
 
@@ -57,12 +63,16 @@ async def post_networks_prune(request: web.Request) -> web.Response:
 async def post_network_connect(request: web.Request) -> web.Response:
     connect = network_attach.parse_connect(await _json_body(request))
     await network_attach.connect(request.app[BACKENDS], request.match_info["id"], connect)
+    await resource_events.emit_attachment(
+        request.app[BACKENDS], request.match_info["id"], connect.container, "connect")
     return web.Response(status=200)
 
 
 async def post_network_disconnect(request: web.Request) -> web.Response:
     disconnect = network_attach.parse_disconnect(await _json_body(request))
     await network_attach.disconnect(request.app[BACKENDS], request.match_info["id"], disconnect)
+    await resource_events.emit_attachment(
+        request.app[BACKENDS], request.match_info["id"], disconnect.container, "disconnect")
     return web.Response(status=200)
 
 

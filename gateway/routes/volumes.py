@@ -12,6 +12,7 @@ from aiohttp import web
 
 from gateway import query
 from gateway.backends import VolumeBackend
+from gateway.events.resources import emit_volume
 from gateway.keys import BACKENDS
 from gateway.responses import json_response
 from gateway.routing import Route
@@ -43,6 +44,7 @@ async def post_volumes_create(request: web.Request) -> web.Response:
     except ValueError as exc:
         raise InvalidArgument(f"invalid JSON: {exc}") from None
     volume = await _volumes(request).create_volume(spec_from_body(body))
+    emit_volume(volume.name, "create", volume.driver)
     return json_response(volume_json(volume), status=201)
 
 
@@ -50,6 +52,7 @@ async def delete_volume(request: web.Request) -> web.Response:
     await _volumes(request).remove_volume(
         request.match_info["name"], force=query.bool_value(request, "force")
     )
+    emit_volume(request.match_info["name"], "destroy")
     return web.Response(status=204)
 
 

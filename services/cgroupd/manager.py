@@ -19,6 +19,7 @@ from typing import Protocol
 
 from services.cgroupd import freezer, placement
 from services.cgroupd.driver import Driver
+from services.cgroupd.guard import RemovalGuard
 from services.cgroupd.records import PREFIX, CgroupRecord, key
 from services.cgroupd.resources import (
     Capabilities,
@@ -90,6 +91,9 @@ class CgroupManager:
         self._locks: dict[str, asyncio.Lock] = {}
         self._oom_subscribers: set[asyncio.Queue[OOMEvent]] = set()
         self.capabilities: Capabilities = driver.capabilities()
+        self._guard: RemovalGuard | None = None
+        self._restoring: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # ---- start-up -----------------------------------------------------------------
 
@@ -102,6 +106,36 @@ class CgroupManager:
                 log.warning("skipping unreadable cgroup record %s: %s", entry.key, exc)
                 continue
             self._records[record.container_id] = (record, entry.mod_revision)
+
+    def guard_removals(self) -> None:
+        """Put back the cgroups runc removes behind cgroupd's back (see guard.py)."""
+        self._guard = RemovalGuard(self._removed)
+        for parent in {r.parent for r in self.records()}:
+            self._guard.watch(parent, self.driver.directories(parent))
+
+    def _removed(self, parent: str, name: str) -> None:
+        found = self._records.get(name)
+        if found is None or found[0].parent != parent or name in self._restoring:
+            return
+        self._restoring.add(name)
+        task = asyncio.ensure_future(self._restore(name))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _restore(self, container_id: str) -> None:
+        async with self._lock(container_id):
+            self._restoring.discard(container_id)
+            found = self._records.get(container_id)
+            if found is None:
+                return  # cgroupd removed it itself
+            record = found[0]
+            try:
+                self.driver.create(record.path)
+                self.driver.apply(record.path, record.resources)
+            except DockyardError as exc:
+                log.warning("could not restore cgroup %s: %s", record.path, exc.message)
+                return
+            log.debug("restored cgroup removed by the runtime", extra={"cgroup": record.path})
 
     def cleanup_orphans(self) -> list[str]:
         """Remove cgroups under the default parent that no record claims and no process uses.
@@ -183,6 +217,8 @@ class CgroupManager:
                 raise
             entry = await self._store.get(key(container_id))
             self._records[container_id] = (record, entry.mod_revision if entry else 0)
+            if self._guard is not None:
+                self._guard.watch(parent, self.driver.directories(parent))
             return self._state(record, checked.warnings)
 
     async def update(self, container_id: str, change: Resources) -> CgroupState:

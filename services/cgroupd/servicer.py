@@ -149,6 +149,7 @@ async def register(server: grpc.aio.Server, context: ServiceContext) -> Sequence
                             context.config.cgroup_parent)
     await manager.load()
     manager.cleanup_orphans()
+    manager.guard_removals()
     sink = ContainerMetrics.from_environment()
     # Background loops live as long as the event loop (asyncio.run cancels them
     # at exit); the servicer keeps references so they are not collected.

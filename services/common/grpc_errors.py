@@ -8,6 +8,7 @@ also counts calls and times them for Prometheus.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -151,9 +152,27 @@ def _wrap_unary(
 ) -> Callable[[Any, Context], Awaitable[Any]]:
     async def handle(request: Any, context: Context) -> Any:
         async with _handled(context, service, method):
-            return await behaviour(request, context)
+            return await _to_completion(behaviour(request, context))
 
     return handle
+
+
+async def _to_completion(operation: Awaitable[Any]) -> Any:
+    """Run a unary call's work to its end even if the client goes away.
+
+    gRPC cancels the handler of a caller that disconnects (a gateway killed
+    mid-request): a create or remove cut at an await would leave its kernel
+    object and its record out of step. The caller gets no answer either way;
+    the work is done whole, or fails whole and undoes itself.
+    """
+    task = asyncio.ensure_future(operation)
+    task.add_done_callback(_retrieve_outcome)
+    return await asyncio.shield(task)
+
+
+def _retrieve_outcome(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("call finished after its client left: %s", task.exception())
 
 
 def _wrap_stream(

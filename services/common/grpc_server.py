@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,8 @@ from services.common.paths import ClusterPaths
 log = logging.getLogger(__name__)
 
 DRAIN_SECONDS = 5.0
+STUCK_SECONDS = 5.0
+"""After the drain, how long the rest of a stop (closing etcd, tasks) may take."""
 ETCD_CONNECT_SECONDS = 15.0
 
 
@@ -65,6 +68,23 @@ def _claim_socket(path: Path) -> None:
     finally:
         probe.close()
     raise Unavailable(f"{path} is in use by a running server")
+
+
+def _exit_if_stuck(seconds: float) -> None:
+    """End the process if stopping takes longer than ``seconds``.
+
+    A service stops by itself when its launcher dies (SIGTERM by pdeathsig):
+    then nobody would SIGKILL it after a timeout, and a shutdown stuck on a
+    call to an etcd that is gone too would keep its socket and block the
+    next ``dockyard up``. Containers do not depend on the process.
+    """
+    def give_up() -> None:
+        log.error("stop did not finish in %.0fs; exiting", seconds)
+        os._exit(1)
+
+    timer = threading.Timer(seconds, give_up)
+    timer.daemon = True
+    timer.start()
 
 
 async def serve(name: str, config: DaemonConfig, register: Registrar) -> None:
@@ -107,6 +127,7 @@ async def serve(name: str, config: DaemonConfig, register: Registrar) -> None:
             loop.add_signal_handler(signum, stop.set)
         await stop.wait()
 
+        _exit_if_stuck(DRAIN_SECONDS + STUCK_SECONDS)
         log.info("draining", extra={"grace_seconds": DRAIN_SECONDS})
         await health_servicer.enter_graceful_shutdown()
         await server.stop(DRAIN_SECONDS)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,8 +57,17 @@ class Runc:
         try:
             await self._run("delete", "--force", container_id)
         except RuncError as e:
-            if "does not exist" not in e.message and "not exist" not in e.message:
-                raise Internal(str(e)) from None
+            if "does not exist" in e.message or "not exist" in e.message:
+                return
+            state = await self.state(container_id)
+            pid = state.get("pid") if state else None
+            if state is None or state.get("status") == "stopped" or not _alive(pid):
+                # runc could not tidy up after a process that is already gone
+                # (e.g. its cgroup was removed under it): its state directory
+                # is all that is left of the container, so forget it ourselves.
+                await asyncio.to_thread(shutil.rmtree, self.root / container_id, True)
+                return
+            raise Internal(str(e)) from None
 
     async def state(self, container_id: str) -> dict[str, object] | None:
         try:
@@ -79,6 +90,18 @@ class Runc:
             raise Conflict(f"Container {container_id} is not running: {e.message}") from None
         data = json.loads(out or b"[]")
         return [int(p) for p in data or []]
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _error_text(raw: bytes) -> str:

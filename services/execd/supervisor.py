@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from services.common.errors import Conflict, Internal, InvalidArgument, NotFound, NotModified
 from services.common.etcd_store import Store
 from services.common.timing import timed
-from services.execd import conmon, layout, restart
+from services.execd import conmon, layout, leftovers, restart
 from services.execd.attach import AttachConnection
 from services.execd.inotify import DirectoryWatch
 from services.execd.models import (
@@ -51,6 +51,8 @@ T = TypeVar("T")
 DEFAULT_STOP_TIMEOUT = 10
 DISCARD_TIMEOUT = 5.0
 """How long recover() waits for the conmon of a discarded start to go."""
+SWEEP_AGAIN_AFTER = (3.0, 15.0, 60.0)
+"""When recover() looks again for runs of starts cut short (seconds, one after another)."""
 LOST_EXIT_CODE = 255
 """Docker's exit code for a container whose process vanished without a trace."""
 
@@ -119,13 +121,21 @@ class Supervisor:
         then undid the sandbox and cgroup), so its process is discarded rather
         than adopted. Running containers whose conmon lives are adopted as they
         are; exits conmon recorded meanwhile are handled with their real codes.
+
+        A restart of execd alone and a start of all of Dockyard look the same
+        here, on purpose: both resume what was under way (exits judged by the
+        restart policy, back-offs of ``restarting`` containers). Starting the
+        ``always``/``unless-stopped`` containers that had stopped is a start of
+        Dockyard only; the gateway does it, knowing the launch (see
+        gateway/containers/daemon_start.py), since their sandbox and cgroup
+        were given back and only its start path makes them again.
         """
         self._paths.ensure()
         self._watch = DirectoryWatch(self._paths.exits_dir, self._exit_file_written)
         for entry in await self._store.get_prefix(RUNTIME_PREFIX):
             state = decode_state(entry.value)
             self._states[state.container_id] = state
-        await self._discard_unfinished_starts()
+        await self._sweep()
         for container_id, state in list(self._states.items()):
             exit_file = self._paths.exits_dir / container_id
             if state.status == RESTARTING:
@@ -144,27 +154,72 @@ class Supervisor:
             else:
                 await self._record_exit(container_id, LOST_EXIT_CODE, oom=False)
         self._forget_stray_exit_files()
+        self._spawn(self._sweep_later())
 
-    async def _discard_unfinished_starts(self) -> None:
-        """Remove runc containers no recorded run accounts for (see :meth:`recover`)."""
+    async def _sweep(self) -> None:
+        """Discard runs no record accounts for (see :meth:`recover`), each under its lock.
+
+        Also run a little later again: a ``runc create`` its dead execd had
+        started may still be running during recover() and finish afterwards.
+        """
         try:
-            known = await self._runc.containers()
+            known = set(await self._runc.containers())
         except RuncError as e:
             log.warning("cannot list runc's containers: %s", e.message)
-            return
+            known = set()
         for container_id in known:
-            state = self._states.get(container_id)
-            recorded = state is not None and state.status in (RUNNING, PAUSED)
-            monitored = self._monitor_pid(container_id) is not None or (
-                self._paths.exits_dir / container_id).exists()
-            if recorded and monitored:
-                continue  # adopted, or its exit is handled below
-            log.warning("discarding container %s left by an unfinished start", container_id[:12])
+            async with self._lock(container_id):
+                await self._discard_if_unaccounted(container_id)
+        bundles = [b.name for b in self._paths.bundles_dir.iterdir()
+                   if b.name not in known and len(b.name) == 64]
+        for container_id in bundles:
+            async with self._lock(container_id):
+                await self._kill_leftover_init(container_id)
+
+    async def _sweep_later(self) -> None:
+        for delay in SWEEP_AGAIN_AFTER:
+            await asyncio.sleep(delay)
+            await self._sweep()
+
+    def _accounted(self, container_id: str) -> bool:
+        state = self._states.get(container_id)
+        if state is None or state.status not in (RUNNING, PAUSED):
+            return False
+        return self._monitor_pid(container_id) is not None or (
+            self._paths.exits_dir / container_id).exists()
+
+    async def _discard_if_unaccounted(self, container_id: str) -> None:
+        """A runc container of a start execd did not see through: kill and forget it."""
+        if self._accounted(container_id):
+            return  # adopted, or its exit is handled
+        log.warning("discarding container %s left by an unfinished start", container_id[:12])
+        await self._discard(container_id)
+        await self._tell_gateway(container_id)
+
+    async def _kill_leftover_init(self, container_id: str) -> None:
+        """Kill what a start cut short before runc wrote its state left in the cgroup."""
+        state = self._states.get(container_id)
+        if state is not None and state.status in (RUNNING, PAUSED):
+            return
+        bundle = self._paths.bundle(container_id)
+        pids = await asyncio.to_thread(leftovers.pids_in, leftovers.cgroups_path_of(bundle))
+        if not pids:
+            return
+        log.warning("killing %d process(es) a cut-short start of %s left",
+                    len(pids), container_id[:12])
+        leftovers.kill(pids)
+        for pid in pids:
+            await _wait_gone(pid, DISCARD_TIMEOUT)
+        if self._runc.knows(container_id):  # its runc create finished after all
             await self._discard(container_id)
-            if state is None or state.status in (CREATED, EXITED):
-                # Rewritten so that the gateway, which follows these records,
-                # gives back what the failed start held.
-                await self._save(state or RuntimeState(container_id=container_id))
+        await self._tell_gateway(container_id)
+
+    async def _tell_gateway(self, container_id: str) -> None:
+        """Rewrite a stopped container's record: the gateway, which follows these
+        records, then gives back what the failed start held."""
+        state = self._states.get(container_id)
+        if state is None or state.status in (CREATED, EXITED):
+            await self._save(state or RuntimeState(container_id=container_id))
 
     async def _discard(self, container_id: str) -> None:
         """Kill the container, wait for its conmon to go, and drop the exit file it wrote."""
@@ -250,8 +305,10 @@ class Supervisor:
     async def _start_locked(self, spec: StartSpec, base: RuntimeState) -> RuntimeState:
         container_id = spec.container_id
         bundle = self._paths.bundle(container_id)
-        if self._runc.knows(container_id):  # a run that ended without a runc delete
-            await self._runc.delete(container_id)
+        if self._runc.knows(container_id):
+            # A run that ended without a runc delete, or one a killed execd left:
+            # its conmon must be gone before its exit file can be told apart.
+            await self._discard(container_id)
         (self._paths.exits_dir / container_id).unlink(missing_ok=True)
         try:
             with timed("execd.spec"):
@@ -490,14 +547,15 @@ class Supervisor:
                 exit_file.unlink(missing_ok=True)
                 return
             oom = (self._paths.bundle(container_id) / "oom").exists()
-            # Recorded first (waiters and --rm are not kept waiting on runc),
-            # then runc forgets the container. The exit file stays until both
-            # are done: if etcd or execd goes away in between, the next
-            # recover() finds it again.
-            with timed("execd.exit_record"):
-                await self._record_exit(container_id, code, oom)
+            # runc forgets the container first: its delete also waits out the
+            # other processes of the container, so once the exit is recorded
+            # the gateway finds the cgroup empty when it gives it back. The
+            # exit file stays until the exit is recorded: if etcd or execd
+            # goes away in between, the next recover() finds it again.
             with timed("execd.exit_runc_delete"):
                 await self._runc.delete(container_id)
+            with timed("execd.exit_record"):
+                await self._record_exit(container_id, code, oom)
             exit_file.unlink(missing_ok=True)
 
     async def _record_exit(self, container_id: str, code: int, oom: bool) -> None:

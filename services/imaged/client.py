@@ -13,6 +13,7 @@ import grpc
 from dockyard.imaged.v1 import imaged_pb2, imaged_pb2_grpc
 from services.common.grpc_client import DEFAULT_TIMEOUT, call
 from services.common.grpc_errors import error_from_rpc
+from services.imaged.models import CommitOptions as CommitRequest
 from services.imaged.models import (
     DeleteItem,
     Filters,
@@ -20,6 +21,7 @@ from services.imaged.models import (
     ImageDetails,
     ImageSummary,
     ImportOptions,
+    PathStat,
     PruneResult,
     SnapshotChange,
 )
@@ -201,3 +203,83 @@ class ImagesClient:
             raise error_from_rpc(exc) from None
         finally:
             stream.cancel()
+
+    async def stat_container_path(self, container_id: str, path: str,
+                                  container: str, pid: int = 0) -> PathStat:
+        """``HEAD /containers/{id}/archive``: what ``path`` is inside the container."""
+        response: imaged_pb2.StatContainerPathResponse = await call(
+            lambda: self._stub.StatContainerPath(
+                imaged_pb2.StatContainerPathRequest(
+                    container_id=container_id, path=path, container=container, pid=pid),
+                timeout=self._timeout,
+            )
+        )
+        return PathStat(name=response.name, size=response.size, mode=response.mode,
+                        mtime=response.mtime, link_target=response.link_target)
+
+    async def read_container_archive(
+        self, container_id: str, path: str, container: str, pid: int = 0
+    ) -> AsyncIterator[bytes]:
+        """``path`` of the container as a tar; a missing path fails on the first iteration."""
+        stream = self._stub.ReadContainerArchive(
+            imaged_pb2.ReadContainerArchiveRequest(
+                container_id=container_id, path=path, container=container, pid=pid),
+            timeout=LONG_TIMEOUT,
+        )
+        try:
+            async for response in stream:
+                yield response.chunk
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_rpc(exc) from None
+        finally:
+            stream.cancel()
+
+    async def write_container_archive(
+        self, container_id: str, path: str, container: str, chunks: AsyncIterable[bytes],
+        *, no_overwrite_dir_non_dir: bool = False, owner: tuple[int, int] | None = None,
+        pid: int = 0,
+    ) -> None:
+        """Extract the tar in ``chunks`` into the directory ``path`` of the container."""
+
+        async def requests() -> AsyncIterator[imaged_pb2.WriteContainerArchiveRequest]:
+            yield imaged_pb2.WriteContainerArchiveRequest(
+                options=imaged_pb2.WriteContainerArchiveOptions(
+                    container_id=container_id, path=path, container=container,
+                    no_overwrite_dir_non_dir=no_overwrite_dir_non_dir,
+                    chown=owner is not None, uid=owner[0] if owner else 0,
+                    gid=owner[1] if owner else 0, pid=pid,
+                )
+            )
+            async for chunk in chunks:
+                if chunk:
+                    yield imaged_pb2.WriteContainerArchiveRequest(chunk=chunk)
+
+        await call(lambda: self._stub.WriteContainerArchive(requests(), timeout=LONG_TIMEOUT))
+
+    async def export_container(self, container_id: str) -> AsyncIterator[bytes]:
+        """The container's root filesystem as a tar, chunk by chunk."""
+        stream = self._stub.ExportContainer(
+            imaged_pb2.ExportContainerRequest(container_id=container_id), timeout=LONG_TIMEOUT
+        )
+        try:
+            async for response in stream:
+                yield response.chunk
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_rpc(exc) from None
+        finally:
+            stream.cancel()
+
+    async def commit_container(self, request: CommitRequest) -> str:
+        """Make an image of the container's changes; its ID (``sha256:…``)."""
+        response: imaged_pb2.CommitContainerResponse = await call(
+            lambda: self._stub.CommitContainer(
+                imaged_pb2.CommitContainerRequest(
+                    container_id=request.container_id,
+                    config_json=json.dumps(dict(request.config)).encode(),
+                    changes=list(request.changes), comment=request.comment,
+                    author=request.author, repo=request.repo, tag=request.tag,
+                ),
+                timeout=LONG_TIMEOUT,
+            )
+        )
+        return response.image_id

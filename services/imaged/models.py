@@ -6,7 +6,7 @@ image's config document (the OCI/Docker image JSON) parsed once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,3 +79,30 @@ class SnapshotChange:
 
     path: str
     kind: int
+
+
+@dataclass(frozen=True)
+class PathStat:
+    """dockerd's ContainerPathStat."""
+
+    name: str
+    size: int
+    mode: int
+    """Go's os.FileMode bits."""
+    mtime: str
+    """RFC 3339 with nanoseconds, as Go marshals a time.Time."""
+    link_target: str
+    """For a symlink: its target resolved inside the container, as a container path."""
+
+
+@dataclass(frozen=True)
+class CommitOptions:
+    """``POST /commit``: the container, its Config and how to change, describe and name it."""
+
+    container_id: str
+    config: Mapping[str, Any]
+    changes: Sequence[str] = ()
+    comment: str = ""
+    author: str = ""
+    repo: str = ""
+    tag: str = ""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
+import json
+import os
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -9,13 +13,21 @@ import grpc
 
 from dockyard.imaged.v1 import imaged_pb2, imaged_pb2_grpc
 from dockyard.types.v1 import types_pb2
-from services.common.errors import InvalidArgument
+from services.common.errors import InvalidArgument, NotFound
 from services.common.etcd_store import Store
 from services.common.grpc_errors import Context
 from services.common.grpc_server import ServiceContext
-from services.imaged.importer import import_image
+from services.imaged.commit import commit_container
+from services.imaged.container_fs import (
+    ExtractOptions,
+    extract_tar,
+    stat_path,
+    write_export_tar,
+    write_path_tar,
+)
+from services.imaged.importer import ChunkReader, import_image
 from services.imaged.loader import load_images
-from services.imaged.models import DeleteItem, Filters, ImportOptions
+from services.imaged.models import CommitOptions, DeleteItem, Filters, ImportOptions
 from services.imaged.records import IMAGES
 from services.imaged.registry.servicer import add_distribution
 from services.imaged.registry.settings import settings_from
@@ -23,6 +35,7 @@ from services.imaged.removal import prune_images, remove_image
 from services.imaged.saver import plan_save, stream_archive
 from services.imaged.service import ImageService
 from services.imaged.storeinfo import overlay2_status
+from services.imaged.threadstream import stream_from_thread
 from services.imaged.volumes.servicer import add_volumes
 
 
@@ -167,6 +180,82 @@ class ImagesServicer(imaged_pb2_grpc.ImagesServicer):
         return imaged_pb2.ListSnapshotChangesResponse(
             changes=[imaged_pb2.SnapshotChange(path=c.path, kind=c.kind) for c in changes]
         )
+
+    async def _rootfs(self, container_id: str, pid: int = 0) -> str:
+        """The container's root: its init's while it runs (mounts included), else the snapshot."""
+        if await self._service.catalog.snapshot(container_id) is None:
+            raise NotFound(f"no snapshot for container {container_id}")
+        if pid > 0:
+            proc_root = f"/proc/{pid}/root"
+            if await asyncio.to_thread(os.path.isdir, proc_root):
+                return proc_root
+        return str(self._service.snapshotter.mount_point(container_id))
+
+    async def StatContainerPath(
+        self, request: imaged_pb2.StatContainerPathRequest, context: Context
+    ) -> imaged_pb2.StatContainerPathResponse:
+        root = await self._rootfs(request.container_id, request.pid)
+        st = await asyncio.to_thread(stat_path, root, request.path, request.container)
+        return imaged_pb2.StatContainerPathResponse(
+            name=st.name, size=st.size, mode=st.mode, mtime=st.mtime,
+            link_target=st.link_target,
+        )
+
+    async def ReadContainerArchive(
+        self, request: imaged_pb2.ReadContainerArchiveRequest, context: Context
+    ) -> AsyncIterator[imaged_pb2.ReadContainerArchiveResponse]:
+        root = await self._rootfs(request.container_id, request.pid)
+        # Fails NOT_FOUND before the first byte when the path is missing.
+        await asyncio.to_thread(stat_path, root, request.path, request.container)
+        path, name = request.path, request.container
+        async for chunk in stream_from_thread(
+            lambda out: write_path_tar(root, path, name, out)
+        ):
+            yield imaged_pb2.ReadContainerArchiveResponse(chunk=chunk)
+
+    async def WriteContainerArchive(
+        self, request_iterator: AsyncIterator[imaged_pb2.WriteContainerArchiveRequest],
+        context: Context,
+    ) -> imaged_pb2.WriteContainerArchiveResponse:
+        first = await anext(request_iterator, None)
+        if first is None or first.WhichOneof("part") != "options":
+            raise InvalidArgument("archive upload must start with its options")
+        o = first.options
+        root = await self._rootfs(o.container_id, o.pid)
+        options = ExtractOptions(no_overwrite_dir_non_dir=o.no_overwrite_dir_non_dir,
+                                 owner=(o.uid, o.gid) if o.chown else None)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            async for message in request_iterator:
+                if message.WhichOneof("part") != "chunk":
+                    raise InvalidArgument("archive options may be sent only once")
+                yield message.chunk
+
+        reader = io.BufferedReader(ChunkReader(chunks(), asyncio.get_running_loop()))
+        await asyncio.to_thread(extract_tar, root, o.path, o.container, reader, options)
+        return imaged_pb2.WriteContainerArchiveResponse()
+
+    async def ExportContainer(
+        self, request: imaged_pb2.ExportContainerRequest, context: Context
+    ) -> AsyncIterator[imaged_pb2.ExportContainerResponse]:
+        root = await self._rootfs(request.container_id)
+        async for chunk in stream_from_thread(lambda out: write_export_tar(root, out)):
+            yield imaged_pb2.ExportContainerResponse(chunk=chunk)
+
+    async def CommitContainer(
+        self, request: imaged_pb2.CommitContainerRequest, context: Context
+    ) -> imaged_pb2.CommitContainerResponse:
+        try:
+            config = json.loads(request.config_json or b"{}")
+        except ValueError as exc:
+            raise InvalidArgument(f"invalid container config: {exc}") from None
+        if not isinstance(config, dict):
+            raise InvalidArgument("container config must be a JSON object")
+        image_id = await commit_container(self._service, CommitOptions(
+            container_id=request.container_id, config=config, changes=tuple(request.changes),
+            comment=request.comment, author=request.author, repo=request.repo, tag=request.tag,
+        ))
+        return imaged_pb2.CommitContainerResponse(image_id=image_id)
 
 
 async def register(server: grpc.aio.Server, context: ServiceContext) -> Sequence[str]:

@@ -155,6 +155,21 @@ def test_pids_limit_stops_forks(cluster: Cluster, busybox: str, names: list[str]
     assert inspect(cluster, name)["HostConfig"]["PidsLimit"] == 10
 
 
+def test_limits_survive_restart_policy_restarts(cluster: Cluster, busybox: str,
+                                                names: list[str]) -> None:
+    # Each run reports the memory limit of its own cgroup, as the kernel enforces it.
+    report = ("cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null "
+              "|| cat /sys/fs/cgroup/memory.max; sleep 0.5; exit 1")
+    name = run_detached(cluster, names, "-m", "32m", "--restart", "on-failure:2", busybox,
+                        "sh", "-c", report)
+    deadline = time.monotonic() + 30
+    while inspect(cluster, name)["State"]["Status"] != "exited":
+        assert time.monotonic() < deadline, "the container did not finish its restarts"
+        time.sleep(0.3)
+    assert inspect(cluster, name)["RestartCount"] == 2
+    assert ok(cluster.docker("logs", name)).split() == [str(32 * MiB)] * 3
+
+
 # ---- docker stats ---------------------------------------------------------------------------
 
 

@@ -370,6 +370,28 @@ async def test_remove_refuses_while_processes_remain_then_leaves_nothing(
         await client.get_cgroup(cid)
 
 
+async def test_a_cgroup_removed_by_the_runtime_comes_back_with_its_limits(
+    service: Service, client: CgroupsClient, container: Callable[..., asyncio.Future[str]]
+) -> None:
+    # `runc delete` removes the cgroupsPath it was given, hierarchy after hierarchy;
+    # a restart-policy restart then runs in what runc makes again, without limits.
+    cid = await container(Resources(memory=48 * MiB, pids_limit=20))
+    leaf = f"{service.parent}/{cid}"
+    for mount in hierarchies():
+        (mount / leaf).rmdir()
+    deadline = time.monotonic() + 5
+    while not all((mount / leaf).is_dir() for mount in hierarchies()):
+        assert time.monotonic() < deadline, "the cgroup was not made again"
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.1)  # the limits follow the directories
+    assert read(controller("memory") / leaf / "memory.limit_in_bytes") == str(48 * MiB)
+    assert read(controller("pids") / leaf / "pids.max") == "20"
+    # A cgroup cgroupd removes itself stays removed.
+    await client.remove_cgroup(cid)
+    await asyncio.sleep(0.3)
+    assert not any((mount / leaf).exists() for mount in hierarchies())
+
+
 async def test_cgroup_v2_freezer_on_the_hybrid_unified_mount() -> None:
     """The v2 driver for real where this host allows it: the hybrid cgroup2 mount has
     no controllers (they are bound to v1), but the v2 core freezer works there."""

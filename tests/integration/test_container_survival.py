@@ -257,7 +257,16 @@ def assert_records_match_reality(cluster: Cluster, client: docker.DockerClient) 
             break
         time.sleep(0.3)
         details = settled(client)
-    assert not problems, "\n".join(problems)
+    assert not problems, "\n".join([*problems, *_warnings(cluster)])
+
+
+def _warnings(cluster: Cluster) -> list[str]:
+    """The cluster's warning and error log lines, to tell why something was left."""
+    try:
+        lines = cluster.log_file.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    return [line for line in lines if '"level": "warning"' in line or '"level": "error"' in line]
 
 
 def _mismatches(cluster: Cluster, details: list[dict[str, Any]]) -> list[str]:

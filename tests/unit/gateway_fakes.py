@@ -38,13 +38,16 @@ from services.execd.client import RuntimeInfo
 from services.execd.runtimes import ComponentVersion, OciRuntime
 from services.imaged.client import PreparedSnapshot
 from services.imaged.models import (
+    CommitOptions,
     DeleteItem,
     Filters,
     HistoryEntry,
     ImageDetails,
     ImageSummary,
     ImportOptions,
+    PathStat,
     PruneResult,
+    SnapshotChange,
 )
 from services.imaged.registry.models import (
     DistributionInfo,
@@ -140,6 +143,8 @@ class FakeImages:
         self.tags: dict[str, str] = {}
         self.calls: list[tuple[str, Any]] = []
         self.imported: list[tuple[ImportOptions, bytes]] = []
+        self.container_files: dict[str, dict[str, bytes]] = {}
+        """Files of prepared snapshots: container ID → path → bytes."""
         self.snapshots: dict[str, str] = {}
         """Prepared snapshots: container ID → image ID."""
 
@@ -214,6 +219,50 @@ class FakeImages:
         self.calls.append(("remove_snapshot", container_id))
         if self.snapshots.pop(container_id, None) is None:
             raise NotFound(f"no snapshot for container {container_id}")
+
+    def _snapshot_files(self, container_id: str) -> dict[str, bytes]:
+        if container_id not in self.snapshots:
+            raise NotFound(f"no snapshot for container {container_id}")
+        return self.container_files.setdefault(container_id, {})
+
+    async def snapshot_changes(self, container_id: str) -> list[SnapshotChange]:
+        return [SnapshotChange(path, 1) for path in sorted(self._snapshot_files(container_id))]
+
+    async def stat_container_path(
+        self, container_id: str, path: str, container: str, pid: int = 0
+    ) -> PathStat:
+        files = self._snapshot_files(container_id)
+        if path not in files:
+            raise NotFound(f"Could not find the file {path} in container {container}")
+        return PathStat(name=path.rsplit("/", 1)[-1], size=len(files[path]), mode=0o644,
+                        mtime="2026-01-01T00:00:00Z", link_target="")
+
+    async def read_container_archive(
+        self, container_id: str, path: str, container: str, pid: int = 0
+    ) -> AsyncIterator[bytes]:
+        """A stand-in archive: the file's bytes."""
+        await self.stat_container_path(container_id, path, container)
+        yield self.container_files[container_id][path]
+
+    async def write_container_archive(
+        self, container_id: str, path: str, container: str, chunks: AsyncIterable[bytes],
+        *, no_overwrite_dir_non_dir: bool = False, owner: tuple[int, int] | None = None,
+        pid: int = 0,
+    ) -> None:
+        """Stores the whole body as the file ``path``."""
+        files = self._snapshot_files(container_id)
+        files[path] = b"".join([chunk async for chunk in chunks])
+        self.calls.append(("write_archive", (container_id, path, no_overwrite_dir_non_dir,
+                                             owner)))
+
+    async def export_container(self, container_id: str) -> AsyncIterator[bytes]:
+        for content in self._snapshot_files(container_id).values():
+            yield content
+
+    async def commit_container(self, request: CommitOptions) -> str:
+        self._snapshot_files(request.container_id)
+        self.calls.append(("commit", request))
+        return "sha256:" + "c" * 64
 
     async def get_store_info(self) -> StoreInfo:
         if self.down:

@@ -1126,6 +1126,45 @@ class ListExecsResponse(_message.Message):
 Global___ListExecsResponse: _TypeAlias = ListExecsResponse  # noqa: Y015
 
 @_typing.final
+class RemoveExecRequest(_message.Message):
+    """RemoveExecRequest names the session to forget."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXEC_ID_FIELD_NUMBER: _builtins.int
+    exec_id: _builtins.str
+    """exec_id is the session's id."""
+    def __init__(
+        self,
+        *,
+        exec_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exec_id", b"exec_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveExecRequest: _TypeAlias = RemoveExecRequest  # noqa: Y015
+
+@_typing.final
+class RemoveExecResponse(_message.Message):
+    """RemoveExecResponse is empty: the session is gone."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveExecResponse: _TypeAlias = RemoveExecResponse  # noqa: Y015
+
+@_typing.final
 class ListProcessesRequest(_message.Message):
     """ListProcessesRequest names the container and the ps arguments."""
 

@@ -116,6 +116,11 @@ class RuntimeStub:
                 request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ListExecsRequest.SerializeToString,
                 response_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ListExecsResponse.FromString,
                 _registered_method=True)
+        self.RemoveExec = channel.unary_unary(
+                '/dockyard.execd.v1.Runtime/RemoveExec',
+                request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.RemoveExecRequest.SerializeToString,
+                response_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.RemoveExecResponse.FromString,
+                _registered_method=True)
         self.ListProcesses = channel.unary_unary(
                 '/dockyard.execd.v1.Runtime/ListProcesses',
                 request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ListProcessesRequest.SerializeToString,
@@ -266,6 +271,15 @@ class RuntimeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RemoveExec(self, request, context):
+        """RemoveExec forgets an ended exec session (the health monitor's probes,
+        which nobody inspects afterwards); NotFound for an unknown one, Conflict
+        while it runs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListProcesses(self, request, context):
         """ListProcesses lists the processes of a running container (docker top).
         """
@@ -355,6 +369,11 @@ def add_RuntimeServicer_to_server(servicer, server):
                     servicer.ListExecs,
                     request_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ListExecsRequest.FromString,
                     response_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ListExecsResponse.SerializeToString,
+            ),
+            'RemoveExec': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveExec,
+                    request_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.RemoveExecRequest.FromString,
+                    response_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.RemoveExecResponse.SerializeToString,
             ),
             'ListProcesses': grpc.unary_unary_rpc_method_handler(
                     servicer.ListProcesses,
@@ -796,6 +815,33 @@ class Runtime:
             '/dockyard.execd.v1.Runtime/ListExecs',
             dockyard_dot_execd_dot_v1_dot_execd__pb2.ListExecsRequest.SerializeToString,
             dockyard_dot_execd_dot_v1_dot_execd__pb2.ListExecsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveExec(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.execd.v1.Runtime/RemoveExec',
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.RemoveExecRequest.SerializeToString,
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.RemoveExecResponse.FromString,
             options,
             channel_credentials,
             insecure,

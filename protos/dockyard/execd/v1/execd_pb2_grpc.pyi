@@ -108,6 +108,11 @@ class RuntimeStub:
     """ListExecs names a container's exec sessions that have not ended
     (created or running): inspect's ExecIDs.
     """
+    RemoveExec: _grpc.UnaryUnaryMultiCallable[_execd_pb2.RemoveExecRequest, _execd_pb2.RemoveExecResponse]
+    """RemoveExec forgets an ended exec session (the health monitor's probes,
+    which nobody inspects afterwards); NotFound for an unknown one, Conflict
+    while it runs.
+    """
     ListProcesses: _grpc.UnaryUnaryMultiCallable[_execd_pb2.ListProcessesRequest, _execd_pb2.ListProcessesResponse]
     """ListProcesses lists the processes of a running container (docker top)."""
 
@@ -187,6 +192,11 @@ class RuntimeAsyncStub(RuntimeStub):
     ListExecs: _aio.UnaryUnaryMultiCallable[_execd_pb2.ListExecsRequest, _execd_pb2.ListExecsResponse]  # type: ignore[assignment]
     """ListExecs names a container's exec sessions that have not ended
     (created or running): inspect's ExecIDs.
+    """
+    RemoveExec: _aio.UnaryUnaryMultiCallable[_execd_pb2.RemoveExecRequest, _execd_pb2.RemoveExecResponse]  # type: ignore[assignment]
+    """RemoveExec forgets an ended exec session (the health monitor's probes,
+    which nobody inspects afterwards); NotFound for an unknown one, Conflict
+    while it runs.
     """
     ListProcesses: _aio.UnaryUnaryMultiCallable[_execd_pb2.ListProcessesRequest, _execd_pb2.ListProcessesResponse]  # type: ignore[assignment]
     """ListProcesses lists the processes of a running container (docker top)."""
@@ -360,6 +370,17 @@ class RuntimeServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_execd_pb2.ListExecsResponse, _abc.Awaitable[_execd_pb2.ListExecsResponse]]:
         """ListExecs names a container's exec sessions that have not ended
         (created or running): inspect's ExecIDs.
+        """
+
+    @_abc_1.abstractmethod
+    def RemoveExec(
+        self,
+        request: _execd_pb2.RemoveExecRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execd_pb2.RemoveExecResponse, _abc.Awaitable[_execd_pb2.RemoveExecResponse]]:
+        """RemoveExec forgets an ended exec session (the health monitor's probes,
+        which nobody inspects afterwards); NotFound for an unknown one, Conflict
+        while it runs.
         """
 
     @_abc_1.abstractmethod

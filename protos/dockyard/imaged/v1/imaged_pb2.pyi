@@ -953,6 +953,355 @@ class LoadImagesResponse(_message.Message):
 Global___LoadImagesResponse: _TypeAlias = LoadImagesResponse  # noqa: Y015
 
 @_typing.final
+class StatContainerPathRequest(_message.Message):
+    """StatContainerPathRequest names a path of a container."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    PATH_FIELD_NUMBER: _builtins.int
+    CONTAINER_FIELD_NUMBER: _builtins.int
+    PID_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the container's 64-hex ID."""
+    path: _builtins.str
+    """path is absolute inside the container."""
+    container: _builtins.str
+    """container is the container as the client named it, for error messages."""
+    pid: _builtins.int
+    """pid is the container's init process while it runs (0 when stopped): its
+    root, with the container's mounts, is then used instead of the snapshot.
+    """
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        path: _builtins.str = ...,
+        container: _builtins.str = ...,
+        pid: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "container_id", b"container_id", "path", b"path", "pid", b"pid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StatContainerPathRequest: _TypeAlias = StatContainerPathRequest  # noqa: Y015
+
+@_typing.final
+class StatContainerPathResponse(_message.Message):
+    """StatContainerPathResponse is dockerd's ContainerPathStat."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    MTIME_FIELD_NUMBER: _builtins.int
+    LINK_TARGET_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """name is the last component of the path."""
+    size: _builtins.int
+    """size is the size in bytes."""
+    mode: _builtins.int
+    """mode is Go's os.FileMode bits (type bits included)."""
+    mtime: _builtins.str
+    """mtime is RFC 3339 with nanoseconds."""
+    link_target: _builtins.str
+    """link_target is, for a symlink, where it leads inside the container."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        size: _builtins.int = ...,
+        mode: _builtins.int = ...,
+        mtime: _builtins.str = ...,
+        link_target: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["link_target", b"link_target", "mode", b"mode", "mtime", b"mtime", "name", b"name", "size", b"size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StatContainerPathResponse: _TypeAlias = StatContainerPathResponse  # noqa: Y015
+
+@_typing.final
+class ReadContainerArchiveRequest(_message.Message):
+    """ReadContainerArchiveRequest names the path to archive."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    PATH_FIELD_NUMBER: _builtins.int
+    CONTAINER_FIELD_NUMBER: _builtins.int
+    PID_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the container's 64-hex ID."""
+    path: _builtins.str
+    """path is absolute inside the container."""
+    container: _builtins.str
+    """container is the container as the client named it, for error messages."""
+    pid: _builtins.int
+    """pid is the container's init process while it runs (0 when stopped): its
+    root, with the container's mounts, is then used instead of the snapshot.
+    """
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        path: _builtins.str = ...,
+        container: _builtins.str = ...,
+        pid: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "container_id", b"container_id", "path", b"path", "pid", b"pid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReadContainerArchiveRequest: _TypeAlias = ReadContainerArchiveRequest  # noqa: Y015
+
+@_typing.final
+class ReadContainerArchiveResponse(_message.Message):
+    """ReadContainerArchiveResponse is the next piece of the tar archive."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHUNK_FIELD_NUMBER: _builtins.int
+    chunk: _builtins.bytes
+    """chunk holds the next bytes of the archive (at most 1 MiB)."""
+    def __init__(
+        self,
+        *,
+        chunk: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReadContainerArchiveResponse: _TypeAlias = ReadContainerArchiveResponse  # noqa: Y015
+
+@_typing.final
+class WriteContainerArchiveOptions(_message.Message):
+    """WriteContainerArchiveOptions is the first message of a WriteContainerArchive stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    PATH_FIELD_NUMBER: _builtins.int
+    CONTAINER_FIELD_NUMBER: _builtins.int
+    NO_OVERWRITE_DIR_NON_DIR_FIELD_NUMBER: _builtins.int
+    CHOWN_FIELD_NUMBER: _builtins.int
+    UID_FIELD_NUMBER: _builtins.int
+    GID_FIELD_NUMBER: _builtins.int
+    PID_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the container's 64-hex ID."""
+    path: _builtins.str
+    """path is the directory to extract into, absolute inside the container."""
+    container: _builtins.str
+    """container is the container as the client named it, for error messages."""
+    no_overwrite_dir_non_dir: _builtins.bool
+    """no_overwrite_dir_non_dir refuses to replace a directory with a
+    non-directory or the reverse.
+    """
+    chown: _builtins.bool
+    """chown gives every entry uid and gid below instead of the archive's."""
+    uid: _builtins.int
+    """uid every entry gets when chown is set."""
+    gid: _builtins.int
+    """gid every entry gets when chown is set."""
+    pid: _builtins.int
+    """pid is the container's init process while it runs (0 when stopped): its
+    root, with the container's mounts, is then used instead of the snapshot.
+    """
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        path: _builtins.str = ...,
+        container: _builtins.str = ...,
+        no_overwrite_dir_non_dir: _builtins.bool = ...,
+        chown: _builtins.bool = ...,
+        uid: _builtins.int = ...,
+        gid: _builtins.int = ...,
+        pid: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chown", b"chown", "container", b"container", "container_id", b"container_id", "gid", b"gid", "no_overwrite_dir_non_dir", b"no_overwrite_dir_non_dir", "path", b"path", "pid", b"pid", "uid", b"uid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WriteContainerArchiveOptions: _TypeAlias = WriteContainerArchiveOptions  # noqa: Y015
+
+@_typing.final
+class WriteContainerArchiveRequest(_message.Message):
+    """WriteContainerArchiveRequest is one message of the upload stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPTIONS_FIELD_NUMBER: _builtins.int
+    CHUNK_FIELD_NUMBER: _builtins.int
+    chunk: _builtins.bytes
+    """chunk is the next bytes of the archive (possibly compressed)."""
+    @_builtins.property
+    def options(self) -> Global___WriteContainerArchiveOptions:
+        """options come first, once."""
+
+    def __init__(
+        self,
+        *,
+        options: Global___WriteContainerArchiveOptions | None = ...,
+        chunk: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "options", b"options", "part", b"part"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "options", b"options", "part", b"part"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_part: _TypeAlias = _typing.Literal["options", "chunk"]  # noqa: Y015
+    _WhichOneofArgType_part: _TypeAlias = _typing.Literal["part", b"part"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_part) -> _WhichOneofReturnType_part | None: ...
+
+Global___WriteContainerArchiveRequest: _TypeAlias = WriteContainerArchiveRequest  # noqa: Y015
+
+@_typing.final
+class WriteContainerArchiveResponse(_message.Message):
+    """WriteContainerArchiveResponse reports a completed extraction."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WriteContainerArchiveResponse: _TypeAlias = WriteContainerArchiveResponse  # noqa: Y015
+
+@_typing.final
+class ExportContainerRequest(_message.Message):
+    """ExportContainerRequest names the container to export."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the container's 64-hex ID."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportContainerRequest: _TypeAlias = ExportContainerRequest  # noqa: Y015
+
+@_typing.final
+class ExportContainerResponse(_message.Message):
+    """ExportContainerResponse is the next piece of the tar archive."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHUNK_FIELD_NUMBER: _builtins.int
+    chunk: _builtins.bytes
+    """chunk holds the next bytes of the archive (at most 1 MiB)."""
+    def __init__(
+        self,
+        *,
+        chunk: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportContainerResponse: _TypeAlias = ExportContainerResponse  # noqa: Y015
+
+@_typing.final
+class CommitContainerRequest(_message.Message):
+    """CommitContainerRequest is `POST /commit`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    CONFIG_JSON_FIELD_NUMBER: _builtins.int
+    CHANGES_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    AUTHOR_FIELD_NUMBER: _builtins.int
+    REPO_FIELD_NUMBER: _builtins.int
+    TAG_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the container's 64-hex ID."""
+    config_json: _builtins.bytes
+    """config_json is the container's Config (JSON), the new image's config
+    before `changes` apply.
+    """
+    comment: _builtins.str
+    """comment is the commit message."""
+    author: _builtins.str
+    """author is the image's author."""
+    repo: _builtins.str
+    """repo names the new image (empty: untagged)."""
+    tag: _builtins.str
+    """tag of the new image ("latest" when repo is set and tag is empty)."""
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """changes are Dockerfile instructions applied to the config."""
+
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        config_json: _builtins.bytes = ...,
+        changes: _abc.Iterable[_builtins.str] | None = ...,
+        comment: _builtins.str = ...,
+        author: _builtins.str = ...,
+        repo: _builtins.str = ...,
+        tag: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["author", b"author", "changes", b"changes", "comment", b"comment", "config_json", b"config_json", "container_id", b"container_id", "repo", b"repo", "tag", b"tag"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CommitContainerRequest: _TypeAlias = CommitContainerRequest  # noqa: Y015
+
+@_typing.final
+class CommitContainerResponse(_message.Message):
+    """CommitContainerResponse names the new image."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMAGE_ID_FIELD_NUMBER: _builtins.int
+    image_id: _builtins.str
+    """image_id is "sha256:…" of the new image's config."""
+    def __init__(
+        self,
+        *,
+        image_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["image_id", b"image_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CommitContainerResponse: _TypeAlias = CommitContainerResponse  # noqa: Y015
+
+@_typing.final
 class Volume(_message.Message):
     """Volume is one volume as `docker volume inspect` shows it."""
 

@@ -102,6 +102,31 @@ class ImagesStub:
                 request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.LoadImagesRequest.SerializeToString,
                 response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.LoadImagesResponse.FromString,
                 _registered_method=True)
+        self.StatContainerPath = channel.unary_unary(
+                '/dockyard.imaged.v1.Images/StatContainerPath',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.StatContainerPathRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.StatContainerPathResponse.FromString,
+                _registered_method=True)
+        self.ReadContainerArchive = channel.unary_stream(
+                '/dockyard.imaged.v1.Images/ReadContainerArchive',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ReadContainerArchiveRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ReadContainerArchiveResponse.FromString,
+                _registered_method=True)
+        self.WriteContainerArchive = channel.stream_unary(
+                '/dockyard.imaged.v1.Images/WriteContainerArchive',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.WriteContainerArchiveRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.WriteContainerArchiveResponse.FromString,
+                _registered_method=True)
+        self.ExportContainer = channel.unary_stream(
+                '/dockyard.imaged.v1.Images/ExportContainer',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ExportContainerRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ExportContainerResponse.FromString,
+                _registered_method=True)
+        self.CommitContainer = channel.unary_unary(
+                '/dockyard.imaged.v1.Images/CommitContainer',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.CommitContainerRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.CommitContainerResponse.FromString,
+                _registered_method=True)
 
 
 class ImagesServicer:
@@ -223,6 +248,50 @@ class ImagesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StatContainerPath(self, request, context):
+        """StatContainerPath describes a path of a container's filesystem (`HEAD
+        /containers/{id}/archive`), resolved inside the container's root, its last
+        symlink not followed. A missing path fails NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReadContainerArchive(self, request, context):
+        """ReadContainerArchive streams a path of a container's filesystem as a tar
+        archive named after its last component (`docker cp c:/path -`). The path
+        is resolved before the first byte, so a missing one fails NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WriteContainerArchive(self, request_iterator, context):
+        """WriteContainerArchive extracts a tar archive into a directory of a
+        container's filesystem (`docker cp - c:/dir`). The first message carries
+        the options, the rest the archive. Entries never land outside the
+        container's root.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportContainer(self, request, context):
+        """ExportContainer streams a container's whole root filesystem as a tar
+        archive (`docker export`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CommitContainer(self, request, context):
+        """CommitContainer makes an image of a container's changes (`docker commit`):
+        one new layer from the snapshot's upper dir on top of the container's image.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ImagesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -290,6 +359,31 @@ def add_ImagesServicer_to_server(servicer, server):
                     servicer.LoadImages,
                     request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.LoadImagesRequest.FromString,
                     response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.LoadImagesResponse.SerializeToString,
+            ),
+            'StatContainerPath': grpc.unary_unary_rpc_method_handler(
+                    servicer.StatContainerPath,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.StatContainerPathRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.StatContainerPathResponse.SerializeToString,
+            ),
+            'ReadContainerArchive': grpc.unary_stream_rpc_method_handler(
+                    servicer.ReadContainerArchive,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ReadContainerArchiveRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ReadContainerArchiveResponse.SerializeToString,
+            ),
+            'WriteContainerArchive': grpc.stream_unary_rpc_method_handler(
+                    servicer.WriteContainerArchive,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.WriteContainerArchiveRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.WriteContainerArchiveResponse.SerializeToString,
+            ),
+            'ExportContainer': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportContainer,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ExportContainerRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ExportContainerResponse.SerializeToString,
+            ),
+            'CommitContainer': grpc.unary_unary_rpc_method_handler(
+                    servicer.CommitContainer,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.CommitContainerRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.CommitContainerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -646,6 +740,141 @@ class Images:
             '/dockyard.imaged.v1.Images/LoadImages',
             dockyard_dot_imaged_dot_v1_dot_imaged__pb2.LoadImagesRequest.SerializeToString,
             dockyard_dot_imaged_dot_v1_dot_imaged__pb2.LoadImagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StatContainerPath(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.imaged.v1.Images/StatContainerPath',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.StatContainerPathRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.StatContainerPathResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadContainerArchive(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dockyard.imaged.v1.Images/ReadContainerArchive',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ReadContainerArchiveRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ReadContainerArchiveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WriteContainerArchive(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/dockyard.imaged.v1.Images/WriteContainerArchive',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.WriteContainerArchiveRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.WriteContainerArchiveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportContainer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dockyard.imaged.v1.Images/ExportContainer',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ExportContainerRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.ExportContainerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CommitContainer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.imaged.v1.Images/CommitContainer',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.CommitContainerRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.CommitContainerResponse.FromString,
             options,
             channel_credentials,
             insecure,

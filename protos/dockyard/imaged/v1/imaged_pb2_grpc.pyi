@@ -96,6 +96,30 @@ class ImagesStub:
     archive (entries outside the root, digests that do not match, truncated
     data) fails INVALID_ARGUMENT and leaves no image, tag or layer behind.
     """
+    StatContainerPath: _grpc.UnaryUnaryMultiCallable[_imaged_pb2.StatContainerPathRequest, _imaged_pb2.StatContainerPathResponse]
+    """StatContainerPath describes a path of a container's filesystem (`HEAD
+    /containers/{id}/archive`), resolved inside the container's root, its last
+    symlink not followed. A missing path fails NOT_FOUND.
+    """
+    ReadContainerArchive: _grpc.UnaryStreamMultiCallable[_imaged_pb2.ReadContainerArchiveRequest, _imaged_pb2.ReadContainerArchiveResponse]
+    """ReadContainerArchive streams a path of a container's filesystem as a tar
+    archive named after its last component (`docker cp c:/path -`). The path
+    is resolved before the first byte, so a missing one fails NOT_FOUND.
+    """
+    WriteContainerArchive: _grpc.StreamUnaryMultiCallable[_imaged_pb2.WriteContainerArchiveRequest, _imaged_pb2.WriteContainerArchiveResponse]
+    """WriteContainerArchive extracts a tar archive into a directory of a
+    container's filesystem (`docker cp - c:/dir`). The first message carries
+    the options, the rest the archive. Entries never land outside the
+    container's root.
+    """
+    ExportContainer: _grpc.UnaryStreamMultiCallable[_imaged_pb2.ExportContainerRequest, _imaged_pb2.ExportContainerResponse]
+    """ExportContainer streams a container's whole root filesystem as a tar
+    archive (`docker export`).
+    """
+    CommitContainer: _grpc.UnaryUnaryMultiCallable[_imaged_pb2.CommitContainerRequest, _imaged_pb2.CommitContainerResponse]
+    """CommitContainer makes an image of a container's changes (`docker commit`):
+    one new layer from the snapshot's upper dir on top of the container's image.
+    """
 
 @_typing.type_check_only
 class ImagesAsyncStub(ImagesStub):
@@ -162,6 +186,30 @@ class ImagesAsyncStub(ImagesStub):
     its side; the server then streams Docker's "Loaded image" lines. A bad
     archive (entries outside the root, digests that do not match, truncated
     data) fails INVALID_ARGUMENT and leaves no image, tag or layer behind.
+    """
+    StatContainerPath: _aio.UnaryUnaryMultiCallable[_imaged_pb2.StatContainerPathRequest, _imaged_pb2.StatContainerPathResponse]  # type: ignore[assignment]
+    """StatContainerPath describes a path of a container's filesystem (`HEAD
+    /containers/{id}/archive`), resolved inside the container's root, its last
+    symlink not followed. A missing path fails NOT_FOUND.
+    """
+    ReadContainerArchive: _aio.UnaryStreamMultiCallable[_imaged_pb2.ReadContainerArchiveRequest, _imaged_pb2.ReadContainerArchiveResponse]  # type: ignore[assignment]
+    """ReadContainerArchive streams a path of a container's filesystem as a tar
+    archive named after its last component (`docker cp c:/path -`). The path
+    is resolved before the first byte, so a missing one fails NOT_FOUND.
+    """
+    WriteContainerArchive: _aio.StreamUnaryMultiCallable[_imaged_pb2.WriteContainerArchiveRequest, _imaged_pb2.WriteContainerArchiveResponse]  # type: ignore[assignment]
+    """WriteContainerArchive extracts a tar archive into a directory of a
+    container's filesystem (`docker cp - c:/dir`). The first message carries
+    the options, the rest the archive. Entries never land outside the
+    container's root.
+    """
+    ExportContainer: _aio.UnaryStreamMultiCallable[_imaged_pb2.ExportContainerRequest, _imaged_pb2.ExportContainerResponse]  # type: ignore[assignment]
+    """ExportContainer streams a container's whole root filesystem as a tar
+    archive (`docker export`).
+    """
+    CommitContainer: _aio.UnaryUnaryMultiCallable[_imaged_pb2.CommitContainerRequest, _imaged_pb2.CommitContainerResponse]  # type: ignore[assignment]
+    """CommitContainer makes an image of a container's changes (`docker commit`):
+    one new layer from the snapshot's upper dir on top of the container's image.
     """
 
 class ImagesServicer(metaclass=_abc_1.ABCMeta):
@@ -304,6 +352,60 @@ class ImagesServicer(metaclass=_abc_1.ABCMeta):
         its side; the server then streams Docker's "Loaded image" lines. A bad
         archive (entries outside the root, digests that do not match, truncated
         data) fails INVALID_ARGUMENT and leaves no image, tag or layer behind.
+        """
+
+    @_abc_1.abstractmethod
+    def StatContainerPath(
+        self,
+        request: _imaged_pb2.StatContainerPathRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_imaged_pb2.StatContainerPathResponse, _abc.Awaitable[_imaged_pb2.StatContainerPathResponse]]:
+        """StatContainerPath describes a path of a container's filesystem (`HEAD
+        /containers/{id}/archive`), resolved inside the container's root, its last
+        symlink not followed. A missing path fails NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def ReadContainerArchive(
+        self,
+        request: _imaged_pb2.ReadContainerArchiveRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_imaged_pb2.ReadContainerArchiveResponse], _abc.AsyncIterator[_imaged_pb2.ReadContainerArchiveResponse]]:
+        """ReadContainerArchive streams a path of a container's filesystem as a tar
+        archive named after its last component (`docker cp c:/path -`). The path
+        is resolved before the first byte, so a missing one fails NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def WriteContainerArchive(
+        self,
+        request_iterator: _MaybeAsyncIterator[_imaged_pb2.WriteContainerArchiveRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_imaged_pb2.WriteContainerArchiveResponse, _abc.Awaitable[_imaged_pb2.WriteContainerArchiveResponse]]:
+        """WriteContainerArchive extracts a tar archive into a directory of a
+        container's filesystem (`docker cp - c:/dir`). The first message carries
+        the options, the rest the archive. Entries never land outside the
+        container's root.
+        """
+
+    @_abc_1.abstractmethod
+    def ExportContainer(
+        self,
+        request: _imaged_pb2.ExportContainerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_imaged_pb2.ExportContainerResponse], _abc.AsyncIterator[_imaged_pb2.ExportContainerResponse]]:
+        """ExportContainer streams a container's whole root filesystem as a tar
+        archive (`docker export`).
+        """
+
+    @_abc_1.abstractmethod
+    def CommitContainer(
+        self,
+        request: _imaged_pb2.CommitContainerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_imaged_pb2.CommitContainerResponse, _abc.Awaitable[_imaged_pb2.CommitContainerResponse]]:
+        """CommitContainer makes an image of a container's changes (`docker commit`):
+        one new layer from the snapshot's upper dir on top of the container's image.
         """
 
 def add_ImagesServicer_to_server(servicer: ImagesServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

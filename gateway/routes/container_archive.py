@@ -1,0 +1,192 @@
+"""A container's files: ``docker cp`` (``/archive``), ``export``, ``diff`` and ``commit``.
+
+imaged owns the container's filesystem and does the work confined to the
+container's root; these handlers only find the container and translate the
+query string. Paths are as the container sees them.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from aiohttp import web
+
+from gateway import query
+from gateway.containers.records import ContainerRecord
+from gateway.keys import BACKENDS
+from gateway.responses import json_response
+from gateway.routes.container_lifecycle import lifecycle_of
+from gateway.routing import Route
+from services.common.errors import Conflict, DockyardError, Forbidden, InvalidArgument
+from services.execd.models import PAUSED, RUNNING
+from services.imaged.initlayer import without_init_paths
+from services.imaged.models import CommitOptions, PathStat
+
+log = logging.getLogger(__name__)
+
+TAR_CONTENT_TYPE = "application/x-tar"
+STAT_HEADER = "X-Docker-Container-Path-Stat"
+UPLOAD_CHUNK = 1 << 20
+
+
+def stat_header(st: PathStat) -> str:
+    """dockerd's header: base64 of the JSON ContainerPathStat, fields in Go's order."""
+    document = {"name": st.name, "size": st.size, "mode": st.mode, "mtime": st.mtime,
+                "linkTarget": st.link_target}
+    return base64.b64encode(json.dumps(document, separators=(",", ":")).encode()).decode()
+
+
+def _path(request: web.Request) -> str:
+    path = request.query.get("path", "")
+    if not path:
+        raise InvalidArgument("path cannot be empty")
+    return path if path.startswith("/") else "/" + path
+
+
+async def _record(request: web.Request) -> ContainerRecord:
+    return await request.app[BACKENDS].containers.get(request.match_info["id"])
+
+
+async def _pid(request: web.Request, record: ContainerRecord) -> int:
+    """The container's init while it runs: copies then see its mounts, as dockerd's do."""
+    lifecycle = request.app[BACKENDS].lifecycle
+    if lifecycle is None:
+        return 0
+    state = await lifecycle.state(record.id)
+    return state.pid if state.status in (RUNNING, PAUSED) else 0
+
+
+async def _stream_tar(request: web.Request, chunks: AsyncIterator[bytes],
+                      headers: Mapping[str, str]) -> web.StreamResponse:
+    try:
+        first = await anext(chunks, b"")  # a missing path fails here, before any header
+        response = web.StreamResponse(headers={"Content-Type": TAR_CONTENT_TYPE, **headers})
+        await response.prepare(request)
+        try:
+            await response.write(first)
+            async for chunk in chunks:
+                await response.write(chunk)
+        except DockyardError as exc:
+            # Headers are gone: cut the connection so the client sees a truncated archive.
+            log.error("archive failed mid-stream", extra={"error": exc.message})
+            if request.transport is not None:
+                request.transport.close()
+            return response
+        await response.write_eof()
+        return response
+    finally:
+        with contextlib.suppress(AttributeError):
+            await chunks.aclose()  # type: ignore[attr-defined]  # ends the gRPC stream
+
+
+async def head_container_archive(request: web.Request) -> web.Response:
+    record = await _record(request)
+    st = await request.app[BACKENDS].images.stat_container_path(
+        record.id, _path(request), request.match_info["id"], await _pid(request, record))
+    return web.Response(headers={STAT_HEADER: stat_header(st)})
+
+
+async def get_container_archive(request: web.Request) -> web.StreamResponse:
+    record = await _record(request)
+    images = request.app[BACKENDS].images
+    name, path = request.match_info["id"], _path(request)
+    pid = await _pid(request, record)
+    st = await images.stat_container_path(record.id, path, name, pid)
+    chunks = images.read_container_archive(record.id, path, name, pid)
+    return await _stream_tar(request, chunks, {STAT_HEADER: stat_header(st)})
+
+
+def _owner(record: ContainerRecord) -> tuple[int, int] | None:
+    """``copyUIDGID``: the container's user, numeric (``uid[:gid]``); none for root."""
+    user = str(record.config.get("User") or "")
+    if not user:
+        return None
+    uid, _, gid = user.partition(":")
+    if not uid.isdigit() or (gid and not gid.isdigit()):
+        raise InvalidArgument(
+            f"copyUIDGID: only a numeric container user is supported, not {user!r}")
+    return int(uid), int(gid or uid)
+
+
+async def put_container_archive(request: web.Request) -> web.Response:
+    record = await _record(request)
+    if record.host_config.get("ReadonlyRootfs"):
+        raise Forbidden("container rootfs is marked read-only")
+    owner = _owner(record) if query.bool_value(request, "copyUIDGID") else None
+    await request.app[BACKENDS].images.write_container_archive(
+        record.id, _path(request), request.match_info["id"],
+        request.content.iter_chunked(UPLOAD_CHUNK),
+        no_overwrite_dir_non_dir=query.bool_value(request, "noOverwriteDirNonDir"),
+        owner=owner, pid=await _pid(request, record),
+    )
+    return web.Response()
+
+
+async def get_container_export(request: web.Request) -> web.StreamResponse:
+    record = await _record(request)
+    return await _stream_tar(request, request.app[BACKENDS].images.export_container(record.id),
+                             {})
+
+
+async def get_container_changes(request: web.Request) -> web.Response:
+    record = await _record(request)
+    changes = without_init_paths(await request.app[BACKENDS].images.snapshot_changes(record.id))
+    return json_response([{"Path": c.path, "Kind": c.kind} for c in changes])
+
+
+async def _commit_body(request: web.Request) -> Mapping[str, Any]:
+    """The optional Config in the body: its set fields override the container's."""
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid JSON: {exc}") from None
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise InvalidArgument("the commit body must be a container config object")
+    return {k: v for k, v in body.items() if v not in (None, "", [], {}, False)}
+
+
+async def post_commit(request: web.Request) -> web.Response:
+    ref = request.query.get("container", "")
+    if not ref:
+        raise InvalidArgument("container is required")
+    backends = request.app[BACKENDS]
+    record = await backends.containers.get(ref)
+    config = {**record.config, **await _commit_body(request)}
+    options = CommitOptions(
+        container_id=record.id, config=config,
+        changes=tuple(request.query.getall("changes", [])),
+        comment=request.query.get("comment", ""), author=request.query.get("author", ""),
+        repo=request.query.get("repo", ""), tag=request.query.get("tag", ""),
+    )
+    # pause defaults to true: the filesystem is frozen while its layer is written.
+    paused = False
+    if request.query.get("pause", "1").strip().lower() not in ("0", "no", "false", "none"):
+        with contextlib.suppress(Conflict):  # not running, or paused already
+            await lifecycle_of(request).pause(record.id)
+            paused = True
+    try:
+        image_id = await backends.images.commit_container(options)
+    finally:
+        if paused:
+            await lifecycle_of(request).unpause(record.id)
+    return json_response({"Id": image_id}, status=201)
+
+
+ROUTES = (
+    Route("HEAD", "/containers/{id}/archive", head_container_archive),
+    Route("GET", "/containers/{id}/archive", get_container_archive),
+    Route("PUT", "/containers/{id}/archive", put_container_archive),
+    Route("GET", "/containers/{id}/export", get_container_export),
+    Route("GET", "/containers/{id}/changes", get_container_changes),
+    Route("POST", "/commit", post_commit),
+)
