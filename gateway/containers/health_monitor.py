@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from gateway.containers.health_rules import (
+    HEALTH_PREFIX,
     MAX_OUTPUT_BYTES,
     HealthSettings,
     HealthState,
@@ -33,6 +34,7 @@ from gateway.containers.records import ContainerRecord
 from gateway.containers.store import ContainerStore
 from gateway.containers.times import parse_rfc3339, rfc3339_nano
 from gateway.events import emit_container
+from gateway.events.containers import exec_action
 from services.common.errors import DockyardError
 from services.execd.client import ContainersClient
 from services.execd.models import RUNNING, RUNTIME_PREFIX, RuntimeState, decode_state, runtime_key
@@ -88,9 +90,7 @@ class HealthMonitor:
         while True:
             try:
                 async with self._store.watch_prefix(RUNTIME_PREFIX) as events:
-                    # Runs that began while nobody watched (or before a restart).
-                    for entry in await self._store.get_prefix(RUNTIME_PREFIX):
-                        await self._on_state(decode_state(entry.value))
+                    await self._catch_up()
                     async for event in events:
                         if event.value is None:
                             await self._forget(str(event.key).rpartition("/")[2])
@@ -101,6 +101,19 @@ class HealthMonitor:
             except Exception as e:
                 log.warning("health monitor's watch ended: %s", e)
             await asyncio.sleep(RETRY_SECONDS)
+
+    async def _catch_up(self) -> None:
+        """Runs that began while nobody watched (before a restart); verdicts of
+        containers removed meanwhile are dropped."""
+        known = set()
+        for entry in await self._store.get_prefix(RUNTIME_PREFIX):
+            state = decode_state(entry.value)
+            known.add(state.container_id)
+            await self._on_state(state)
+        for entry in await self._store.get_prefix(HEALTH_PREFIX):
+            container_id = str(entry.key).rpartition("/")[2]
+            if container_id not in known:
+                await self._store.delete(health_key(container_id))
 
     async def _forget(self, container_id: str) -> None:
         self._stop(container_id)
@@ -172,6 +185,22 @@ class HealthMonitor:
         }
         start = rfc3339_nano()
         exec_id = await self._processes.create_exec(record.id, exec_config)
+        # dockerd reports its probes as execs: exec_create, exec_start, exec_die.
+        emit_container(record, exec_action("exec_create", exec_config), execID=exec_id)
+        try:
+            emit_container(record, exec_action("exec_start", exec_config), execID=exec_id)
+            result = await self._run_probe(exec_id, settings, start)
+            if result.exit_code >= 0:
+                emit_container(record, "exec_die", execID=exec_id,
+                               exitCode=str(result.exit_code))
+            return result
+        finally:
+            # As dockerd: probes are not left among the container's exec sessions.
+            # (A probe that timed out may still run; execd forgets it with the container.)
+            with contextlib.suppress(DockyardError):
+                await self._processes.remove_exec(exec_id)
+
+    async def _run_probe(self, exec_id: str, settings: HealthSettings, start: str) -> ProbeResult:
         stream = await self._processes.start_exec(exec_id, False)
         output = bytearray()
 

@@ -24,6 +24,7 @@ from gateway.containers.records import ContainerRecord
 from gateway.containers.resources import resources_from_host_config
 from gateway.containers.store import ContainerStore
 from gateway.events import emit_container
+from gateway.events.attachments import emit_joined, emit_left
 from gateway.events.containers import signal_number
 from services.cgroupd.resources import Resources
 from services.common.errors import (
@@ -48,6 +49,10 @@ from services.execd.models import (
 from services.netd.models import Sandbox, SandboxSpec
 
 log = logging.getLogger(__name__)
+
+CGROUP_REMOVE_ATTEMPTS = 20
+CGROUP_REMOVE_PAUSE = 0.25
+"""Seconds between tries to remove a cgroup its last processes are still leaving."""
 
 
 class ProcessBackend(Protocol):
@@ -241,6 +246,7 @@ class ContainerLifecycle:
             # finds the settings to clear.
             updated = await self.records.update(record.id, started)
             await self.processes.start_container(request)
+            emit_joined(updated)
             emit_container(updated, "start")
             return updated
         except BaseException:
@@ -278,6 +284,21 @@ class ContainerLifecycle:
         except DockyardError as e:
             log.warning("cleanup step failed: %s", e.message)
 
+    async def _remove_cgroup(self, container_id: str) -> None:
+        """Remove a stopped container's cgroup, waiting a little for its last processes.
+
+        A process killed when its parent was gone (a start cut short) may stay
+        a zombie in the cgroup until it is reaped: removal is refused meanwhile.
+        """
+        for attempt in range(CGROUP_REMOVE_ATTEMPTS):
+            try:
+                await self.cgroups.remove_cgroup(container_id)
+                return
+            except Conflict:
+                if attempt == CGROUP_REMOVE_ATTEMPTS - 1:
+                    raise
+            await asyncio.sleep(CGROUP_REMOVE_PAUSE)
+
     async def _release_volumes(self, container_id: str, names: list[str]) -> None:
         if self.volumes is None:
             return
@@ -305,10 +326,11 @@ class ContainerLifecycle:
             await asyncio.gather(
                 self._quietly(self.sandboxes.remove_sandbox(container_id),
                               unless_down=unless_down),
-                self._quietly(self.cgroups.remove_cgroup(container_id),
-                              unless_down=unless_down),
+                self._quietly(self._remove_cgroup(container_id), unless_down=unless_down),
                 self._release_volumes(container_id, names),
             )
+        if record is not None:
+            emit_left(record)
         if record is not None and clear_settings:
             with contextlib.suppress(NotFound):
                 await self.records.update(

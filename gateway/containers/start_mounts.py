@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from gateway.events.resources import emit_volume
 from services.common.errors import InvalidArgument, NotFound
 from services.imaged.volumes.models import VolumeSpec
 
@@ -47,6 +48,7 @@ async def _volume_path(
     except NotFound:
         labels = {ANONYMOUS_LABEL: ""} if anonymous else None
         await volumes.create_volume(VolumeSpec(name=name, labels=labels))
+        emit_volume(name, "create")
     await volumes.reference_volume(name, container_id)
     path = await volumes.mount_volume(name, container_id)
     if not m.no_copy:

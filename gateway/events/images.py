@@ -9,6 +9,7 @@ from typing import Any, Protocol, TypeVar
 
 from gateway.events import emit
 from services.common.errors import DockyardError
+from services.imaged.reference import Reference, parse_normalized
 
 Item = TypeVar("Item")
 
@@ -17,18 +18,21 @@ class ImageInspector(Protocol):
     async def inspect_image(self, name: str) -> Any: ...
 
 
+def _parsed(name: str, tag: str) -> Reference | None:
+    with contextlib.suppress(DockyardError):
+        return parse_normalized(f"{name}:{tag}" if tag else name).with_default_tag()
+    return None
+
+
 def reference(name: str, tag: str) -> str:
-    """``busybox`` + ``""`` → ``busybox:latest``; a digest or a tag in ``name`` is kept."""
-    if tag:
-        return f"{name}:{tag}"
-    last = name.rsplit("/", 1)[-1]
-    return name if ("@" in name or ":" in last) else f"{name}:latest"
+    """As dockerd names it: ``docker.io/library/busybox`` + ``""`` → ``busybox:latest``."""
+    parsed = _parsed(name, tag)
+    return parsed.familiar if parsed is not None else (f"{name}:{tag}" if tag else name)
 
 
-def _familiar_name(ref: str) -> str:
-    ref = ref.split("@", 1)[0]
-    head, _, last = ref.rpartition("/")
-    return f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
+def _familiar_name(name: str, tag: str) -> str:
+    parsed = _parsed(name, tag)
+    return parsed.familiar_name if parsed is not None else name
 
 
 async def image_id(images: ImageInspector, name: str) -> str:
@@ -55,8 +59,7 @@ async def after_transfer(
     """Pass a pull's or push's progress through; emit once it ended without error."""
     async for item in items:
         yield item
-    ref = reference(name, tag)
-    emit("image", action, ref, {"name": _familiar_name(ref)})
+    emit("image", action, reference(name, tag), {"name": _familiar_name(name, tag)})
 
 
 def emit_removal(image: str, deleted_items: Iterable[Any]) -> None:

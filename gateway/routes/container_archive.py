@@ -101,28 +101,22 @@ async def get_container_archive(request: web.Request) -> web.StreamResponse:
     return await _stream_tar(request, chunks, {STAT_HEADER: stat_header(st)})
 
 
-def _owner(record: ContainerRecord) -> tuple[int, int] | None:
-    """``copyUIDGID``: the container's user, numeric (``uid[:gid]``); none for root."""
-    user = str(record.config.get("User") or "")
-    if not user:
-        return None
-    uid, _, gid = user.partition(":")
-    if not uid.isdigit() or (gid and not gid.isdigit()):
-        raise InvalidArgument(
-            f"copyUIDGID: only a numeric container user is supported, not {user!r}")
-    return int(uid), int(gid or uid)
-
-
 async def put_container_archive(request: web.Request) -> web.Response:
     record = await _record(request)
-    if record.host_config.get("ReadonlyRootfs"):
+    pid = await _pid(request, record)
+    # A running container's own mounts say what is read-only (its volumes stay
+    # writable); a stopped one's snapshot is writable, so refuse here.
+    if not pid and record.host_config.get("ReadonlyRootfs"):
         raise Forbidden("container rootfs is marked read-only")
-    owner = _owner(record) if query.bool_value(request, "copyUIDGID") else None
+    # copyUIDGID: entries get the container user's uid/gid, looked up inside it;
+    # for the default (root) user dockerd keeps the archive's own, and so do we.
+    user = str(record.config.get("User") or "")
+    owner = user if user and query.bool_value(request, "copyUIDGID") else None
     await request.app[BACKENDS].images.write_container_archive(
         record.id, _path(request), request.match_info["id"],
         request.content.iter_chunked(UPLOAD_CHUNK),
         no_overwrite_dir_non_dir=query.bool_value(request, "noOverwriteDirNonDir"),
-        owner=owner, pid=await _pid(request, record),
+        owner=owner, pid=pid,
     )
     return web.Response()
 

@@ -246,6 +246,11 @@ class ContainersClient:
             lambda: self._stub.ListExecs(request, timeout=self._timeout))
         return list(r.exec_ids)
 
+    async def remove_exec(self, exec_id: str) -> None:
+        """Forget an ended exec session (Conflict while it still runs)."""
+        request = execd_pb2.RemoveExecRequest(exec_id=exec_id)
+        await call(lambda: self._stub.RemoveExec(request, timeout=self._timeout))
+
     async def resize_exec(self, exec_id: str, height: int, width: int) -> None:
         request = execd_pb2.ResizeExecRequest(exec_id=exec_id, height=height, width=width)
         await call(lambda: self._stub.ResizeExec(request, timeout=self._timeout))

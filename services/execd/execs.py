@@ -92,6 +92,13 @@ class ExecSessions:
         return [s.exec_id for s in self._sessions.values()
                 if s.container_id == container_id and s.exit_code is None]
 
+    def remove(self, exec_id: str) -> None:
+        """Forget an ended (or never started) session; one still running is a Conflict."""
+        session = self.get(exec_id)
+        if session.running:
+            raise Conflict(f"exec {exec_id} is still running")
+        self._sessions.pop(exec_id, None)
+
     def forget_container(self, container_id: str) -> None:
         for exec_id in self.for_container(container_id):
             self._sessions.pop(exec_id, None)

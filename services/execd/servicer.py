@@ -297,6 +297,12 @@ class RuntimeServicer(execd_pb2_grpc.RuntimeServicer):
     ) -> execd_pb2.ListExecsResponse:
         return execd_pb2.ListExecsResponse(exec_ids=self._execs.pending(request.container_id))
 
+    async def RemoveExec(
+        self, request: execd_pb2.RemoveExecRequest, context: Context
+    ) -> execd_pb2.RemoveExecResponse:
+        self._execs.remove(request.exec_id)
+        return execd_pb2.RemoveExecResponse()
+
     async def ListProcesses(
         self, request: execd_pb2.ListProcessesRequest, context: Context
     ) -> execd_pb2.ListProcessesResponse:

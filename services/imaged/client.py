@@ -236,18 +236,24 @@ class ImagesClient:
 
     async def write_container_archive(
         self, container_id: str, path: str, container: str, chunks: AsyncIterable[bytes],
-        *, no_overwrite_dir_non_dir: bool = False, owner: tuple[int, int] | None = None,
+        *, no_overwrite_dir_non_dir: bool = False, owner: tuple[int, int] | str | None = None,
         pid: int = 0,
     ) -> None:
-        """Extract the tar in ``chunks`` into the directory ``path`` of the container."""
+        """Extract the tar in ``chunks`` into the directory ``path`` of the container.
+
+        ``owner`` is the uid/gid every entry gets, or a container user to look
+        up in the container's passwd and group files; None keeps the archive's.
+        """
+        numeric = owner if isinstance(owner, tuple) else None
 
         async def requests() -> AsyncIterator[imaged_pb2.WriteContainerArchiveRequest]:
             yield imaged_pb2.WriteContainerArchiveRequest(
                 options=imaged_pb2.WriteContainerArchiveOptions(
                     container_id=container_id, path=path, container=container,
                     no_overwrite_dir_non_dir=no_overwrite_dir_non_dir,
-                    chown=owner is not None, uid=owner[0] if owner else 0,
-                    gid=owner[1] if owner else 0, pid=pid,
+                    chown=owner is not None, uid=numeric[0] if numeric else 0,
+                    gid=numeric[1] if numeric else 0, pid=pid,
+                    user=owner if isinstance(owner, str) else "",
                 )
             )
             async for chunk in chunks:

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from services.common.errors import InvalidArgument, NotFound
+from services.common.errors import Forbidden, InvalidArgument, NotFound
 from services.imaged.archive import CHUNK, open_tar_stream, open_uncompressed
 from services.imaged.initlayer import INIT_PATHS
 from services.imaged.inroot import openat_in_root, split_container_path
@@ -362,6 +362,9 @@ def extract_tar(root: str, path: str, container: str, raw: BinaryIO,
         except tarfile.TarError as exc:
             raise InvalidArgument(f"invalid tar archive: {exc}") from None
         except OSError as exc:
+            if exc.errno == errno.EROFS:  # a --read-only rootfs or a :ro mount
+                raise Forbidden(f"cannot write {current!r}: the container's filesystem "
+                                "is read-only there") from None
             raise InvalidArgument(
                 f"error extracting {current!r}: {exc.strerror or exc}") from None
         while raw.read(CHUNK):  # drain: the client's upload must not be cut short

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from services.common.errors import InvalidArgument, NotFound
 from services.common.etcd_store import Store
 from services.common.grpc_errors import Context
 from services.common.grpc_server import ServiceContext
+from services.execd.spec.users import resolve_user
 from services.imaged.commit import commit_container
 from services.imaged.container_fs import (
     ExtractOptions,
@@ -25,6 +25,7 @@ from services.imaged.container_fs import (
     write_export_tar,
     write_path_tar,
 )
+from services.imaged.container_root import container_root
 from services.imaged.importer import ChunkReader, import_image
 from services.imaged.loader import load_images
 from services.imaged.models import CommitOptions, DeleteItem, Filters, ImportOptions
@@ -181,21 +182,17 @@ class ImagesServicer(imaged_pb2_grpc.ImagesServicer):
             changes=[imaged_pb2.SnapshotChange(path=c.path, kind=c.kind) for c in changes]
         )
 
-    async def _rootfs(self, container_id: str, pid: int = 0) -> str:
-        """The container's root: its init's while it runs (mounts included), else the snapshot."""
+    async def _snapshot_root(self, container_id: str) -> str:
         if await self._service.catalog.snapshot(container_id) is None:
             raise NotFound(f"no snapshot for container {container_id}")
-        if pid > 0:
-            proc_root = f"/proc/{pid}/root"
-            if await asyncio.to_thread(os.path.isdir, proc_root):
-                return proc_root
         return str(self._service.snapshotter.mount_point(container_id))
 
     async def StatContainerPath(
         self, request: imaged_pb2.StatContainerPathRequest, context: Context
     ) -> imaged_pb2.StatContainerPathResponse:
-        root = await self._rootfs(request.container_id, request.pid)
-        st = await asyncio.to_thread(stat_path, root, request.path, request.container)
+        snapshot = await self._snapshot_root(request.container_id)
+        with container_root(snapshot, request.container_id, request.pid) as root:
+            st = await asyncio.to_thread(stat_path, root, request.path, request.container)
         return imaged_pb2.StatContainerPathResponse(
             name=st.name, size=st.size, mode=st.mode, mtime=st.mtime,
             link_target=st.link_target,
@@ -204,14 +201,15 @@ class ImagesServicer(imaged_pb2_grpc.ImagesServicer):
     async def ReadContainerArchive(
         self, request: imaged_pb2.ReadContainerArchiveRequest, context: Context
     ) -> AsyncIterator[imaged_pb2.ReadContainerArchiveResponse]:
-        root = await self._rootfs(request.container_id, request.pid)
-        # Fails NOT_FOUND before the first byte when the path is missing.
-        await asyncio.to_thread(stat_path, root, request.path, request.container)
+        snapshot = await self._snapshot_root(request.container_id)
         path, name = request.path, request.container
-        async for chunk in stream_from_thread(
-            lambda out: write_path_tar(root, path, name, out)
-        ):
-            yield imaged_pb2.ReadContainerArchiveResponse(chunk=chunk)
+        with container_root(snapshot, request.container_id, request.pid) as root:
+            # Fails NOT_FOUND before the first byte when the path is missing.
+            await asyncio.to_thread(stat_path, root, path, name)
+            async for chunk in stream_from_thread(
+                lambda out: write_path_tar(root, path, name, out)
+            ):
+                yield imaged_pb2.ReadContainerArchiveResponse(chunk=chunk)
 
     async def WriteContainerArchive(
         self, request_iterator: AsyncIterator[imaged_pb2.WriteContainerArchiveRequest],
@@ -221,9 +219,7 @@ class ImagesServicer(imaged_pb2_grpc.ImagesServicer):
         if first is None or first.WhichOneof("part") != "options":
             raise InvalidArgument("archive upload must start with its options")
         o = first.options
-        root = await self._rootfs(o.container_id, o.pid)
-        options = ExtractOptions(no_overwrite_dir_non_dir=o.no_overwrite_dir_non_dir,
-                                 owner=(o.uid, o.gid) if o.chown else None)
+        snapshot = await self._snapshot_root(o.container_id)
 
         async def chunks() -> AsyncIterator[bytes]:
             async for message in request_iterator:
@@ -231,14 +227,21 @@ class ImagesServicer(imaged_pb2_grpc.ImagesServicer):
                     raise InvalidArgument("archive options may be sent only once")
                 yield message.chunk
 
-        reader = io.BufferedReader(ChunkReader(chunks(), asyncio.get_running_loop()))
-        await asyncio.to_thread(extract_tar, root, o.path, o.container, reader, options)
+        with container_root(snapshot, o.container_id, o.pid) as root:
+            owner = (o.uid, o.gid) if o.chown else None
+            if o.chown and o.user:
+                user = await asyncio.to_thread(resolve_user, root, o.user)
+                owner = (user.uid, user.gid)
+            options = ExtractOptions(no_overwrite_dir_non_dir=o.no_overwrite_dir_non_dir,
+                                     owner=owner)
+            reader = io.BufferedReader(ChunkReader(chunks(), asyncio.get_running_loop()))
+            await asyncio.to_thread(extract_tar, root, o.path, o.container, reader, options)
         return imaged_pb2.WriteContainerArchiveResponse()
 
     async def ExportContainer(
         self, request: imaged_pb2.ExportContainerRequest, context: Context
     ) -> AsyncIterator[imaged_pb2.ExportContainerResponse]:
-        root = await self._rootfs(request.container_id)
+        root = await self._snapshot_root(request.container_id)
         async for chunk in stream_from_thread(lambda out: write_export_tar(root, out)):
             yield imaged_pb2.ExportContainerResponse(chunk=chunk)
 

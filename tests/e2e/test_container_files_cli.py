@@ -78,6 +78,11 @@ def test_cp_file_and_directory_both_ways_on_a_running_container(
     assert (out / "data" / "top").read_text() == "top\n"
     ok(cluster.docker("cp", f"{name}:/data/top", str(out / "copied")))
     assert (out / "copied").read_text() == "top\n"
+    # "dir/." copies the directory's contents into an existing destination.
+    contents = tmp_path / "contents"
+    contents.mkdir()
+    ok(cluster.docker("cp", f"{name}:/data/.", str(contents)))
+    assert sorted(p.name for p in contents.iterdir()) == ["d", "top"]
 
 
 def test_cp_to_stdout_is_a_tar_with_the_stat_header(
@@ -212,3 +217,73 @@ def test_cp_while_the_container_swaps_a_symlink_never_reaches_the_host(
         for child in host_dir.iterdir():
             child.unlink()
         host_dir.rmdir()
+
+
+def test_cp_archive_mode_gives_files_the_containers_user(
+    cluster: Cluster, busybox: str, names: Names, tmp_path: Path
+) -> None:
+    name = names.new("owner")
+    ok(cluster.docker("create", "--name", name, "-u", "1234:5678", busybox, "true"))
+    source = tmp_path / "owned"
+    source.write_text("x\n")
+    ok(cluster.docker("cp", "-a", str(source), f"{name}:/tmp/"))
+    ok(cluster.docker("cp", str(source), f"{name}:/tmp/plain"))
+    for path, owner in (("/tmp/owned", (1234, 5678)), ("/tmp/plain", (0, 0))):
+        result = docker_bytes(cluster, "cp", f"{name}:{path}", "-")
+        assert result.returncode == 0, result.stderr
+        with tarfile.open(fileobj=io.BytesIO(result.stdout)) as tar:
+            member = tar.next()
+            assert member is not None
+            assert (member.uid, member.gid) == owner
+
+
+def test_cp_reaches_a_running_containers_volume(
+    cluster: Cluster, busybox: str, names: Names, tmp_path: Path
+) -> None:
+    volume_name = names.volume("cpvol")
+    name = names.new("withvol")
+    ok(cluster.docker("run", "-d", "--name", name, "-v", f"{volume_name}:/data", busybox,
+                      *SLEEPER))
+    source = tmp_path / "tovol"
+    source.write_text("in the volume\n")
+    ok(cluster.docker("cp", str(source), f"{name}:/data/"))
+    reader = names.new("reader")
+    assert ok(cluster.docker("run", "--name", reader, "-v", f"{volume_name}:/v", busybox,
+                             "cat", "/v/tovol")) == "in the volume\n"
+    ok(cluster.docker("exec", name, "sh", "-c", "echo from-inside > /data/back"))
+    result = docker_bytes(cluster, "cp", f"{name}:/data/back", "-")
+    assert _tar_file(result.stdout, "back") == b"from-inside\n"
+
+
+def test_commit_keeps_a_replaced_directory_opaque(
+    cluster: Cluster, busybox: str, names: Names
+) -> None:
+    name = names.new("opaque")
+    ok(cluster.docker("run", "--name", name, busybox, "sh", "-c",
+                      "rm -rf /usr && mkdir -p /usr/only"))
+    repo = f"dockyard-opaque-{name}"
+    try:
+        ok(cluster.docker("commit", name, repo))
+        assert ok(cluster.docker("run", "--rm", repo, "ls", "/usr")) == "only\n"
+        lines = ok(cluster.docker("diff", name)).splitlines()
+        assert "C /usr" in lines and "A /usr/only" in lines
+    finally:
+        cluster.docker("rmi", "-f", repo)
+
+
+def test_cp_into_a_read_only_rootfs_is_refused_but_its_volume_is_writable(
+    cluster: Cluster, busybox: str, names: Names, tmp_path: Path
+) -> None:
+    volume = names.volume("rovol")
+    name = names.new("readonly")
+    ok(cluster.docker("run", "-d", "--read-only", "--name", name, "-v", f"{volume}:/data",
+                      busybox, *SLEEPER))
+    source = tmp_path / "f"
+    source.write_text("f\n")
+    refused = cluster.docker("cp", str(source), f"{name}:/tmp/")
+    assert refused.returncode == 1 and "read-only" in refused.stderr
+    ok(cluster.docker("cp", str(source), f"{name}:/data/"))
+    assert ok(cluster.docker("exec", name, "cat", "/data/f")) == "f\n"
+    ok(cluster.docker("stop", "-t", "0", name))
+    stopped = cluster.docker("cp", str(source), f"{name}:/tmp/")
+    assert stopped.returncode == 1 and "container rootfs is marked read-only" in stopped.stderr

@@ -16,6 +16,7 @@ import pytest
 from tests.support.busybox import cached_busybox_rootfs_tar
 from tests.support.cli_containers import Names, cleaned_names, ensure_busybox, ok
 from tests.support.cluster import Cluster
+from tests.unit.spec_schema import validate_response
 
 pytestmark = pytest.mark.root
 
@@ -72,6 +73,8 @@ def test_df_api_shapes_and_type_filter(cluster: Cluster, busybox: str, names: Na
         bogus = client.api.get(client.api._url("/system/df"), params={"type": "nope"})
     finally:
         client.close()
+    assert validate_response(usage, "/system/df") == []
+    assert validate_response(only_volumes, "/system/df") == []
     image = next(i for i in usage["Images"] if "busybox:latest" in i["RepoTags"])
     assert image["Containers"] >= 1
     assert image["SharedSize"] >= 0

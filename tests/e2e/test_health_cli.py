@@ -15,6 +15,7 @@ import pytest
 from tests.support.busybox import cached_busybox_rootfs_tar
 from tests.support.cli_containers import Names, cleaned_names, ensure_busybox, ok, poll
 from tests.support.cluster import Cluster
+from tests.unit.spec_schema import validate_response
 
 pytestmark = pytest.mark.root
 
@@ -51,6 +52,8 @@ def test_passing_check_becomes_healthy(cluster: Cluster, busybox: str, names: Na
                       "--health-interval", "1s", busybox, "sleep", "60"))
     health = _status_is(cluster, name, "healthy")
     assert health["FailingStreak"] == 0
+    inspected = json.loads(ok(cluster.docker("inspect", name)))[0]
+    assert validate_response(inspected, "/containers/{id}/json") == []
     entry = health["Log"][-1]
     assert entry["ExitCode"] == 0 and entry["Output"] == "alive\n"
     assert entry["Start"] <= entry["End"]
@@ -62,12 +65,17 @@ def test_passing_check_becomes_healthy(cluster: Cluster, busybox: str, names: Na
     def health_events() -> bool:
         events = ok(cluster.docker("events", "--since", "10m", "--until", "0s", "--filter",
                                    f"container={name}", "--format", "{{.Action}}"))
-        return "health_status: healthy" in events.splitlines()
+        seen = set(events.splitlines())
+        return {"health_status: healthy", "exec_create: /bin/sh -c echo alive",
+                "exec_start: /bin/sh -c echo alive", "exec_die"} <= seen
 
-    poll(health_events, timeout=10, interval=0.5, what="the health_status event")
+    poll(health_events, timeout=10, interval=0.5, what="the probe and health_status events")
     poll(lambda: len(_health(cluster, name)["Log"]) == 5, timeout=15, interval=0.5,
          what="five log entries")
     assert len(_health(cluster, name)["Log"]) == 5  # the last five only
+    # Ended probes are not listed among the container's exec sessions.
+    exec_ids = json.loads(ok(cluster.docker("inspect", "--format", "{{json .ExecIDs}}", name)))
+    assert len(exec_ids or []) <= 1
 
 
 def test_failing_check_becomes_unhealthy(cluster: Cluster, busybox: str, names: Names) -> None:

@@ -246,7 +246,7 @@ class FakeImages:
 
     async def write_container_archive(
         self, container_id: str, path: str, container: str, chunks: AsyncIterable[bytes],
-        *, no_overwrite_dir_non_dir: bool = False, owner: tuple[int, int] | None = None,
+        *, no_overwrite_dir_non_dir: bool = False, owner: tuple[int, int] | str | None = None,
         pid: int = 0,
     ) -> None:
         """Stores the whole body as the file ``path``."""

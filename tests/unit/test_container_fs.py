@@ -22,6 +22,7 @@ from services.imaged.container_fs import (
     write_export_tar,
     write_path_tar,
 )
+from services.imaged.container_root import container_root
 from services.imaged.initlayer import without_init_paths
 from services.imaged.inroot import split_container_path
 from services.imaged.models import PathStat, SnapshotChange
@@ -159,3 +160,12 @@ def test_diff_hides_the_init_files_and_directories_changed_only_by_them() -> Non
     changes.append(SnapshotChange("/etc/passwd", 0))
     assert [c.path for c in without_init_paths(changes)] == [
         "/etc", "/tmp", "/tmp/new", "/etc/passwd"]
+
+
+def test_a_pid_outside_the_containers_cgroup_is_not_its_root() -> None:
+    """A stale pid (reused by a host process) must not make the host's root the container's."""
+    container_id = "ab" * 32
+    with container_root("/snapshot", container_id, os.getpid()) as root:
+        assert root == "/snapshot"
+    with container_root("/snapshot", container_id, 0) as root:
+        assert root == "/snapshot"

@@ -1098,6 +1098,7 @@ class WriteContainerArchiveOptions(_message.Message):
     UID_FIELD_NUMBER: _builtins.int
     GID_FIELD_NUMBER: _builtins.int
     PID_FIELD_NUMBER: _builtins.int
+    USER_FIELD_NUMBER: _builtins.int
     container_id: _builtins.str
     """container_id is the container's 64-hex ID."""
     path: _builtins.str
@@ -1118,6 +1119,11 @@ class WriteContainerArchiveOptions(_message.Message):
     """pid is the container's init process while it runs (0 when stopped): its
     root, with the container's mounts, is then used instead of the snapshot.
     """
+    user: _builtins.str
+    """user is the container's User ("name", "uid", "name:group"…); with chown
+    set and user non-empty it is looked up in the container's own passwd and
+    group files and replaces uid and gid (dockerd's copyUIDGID).
+    """
     def __init__(
         self,
         *,
@@ -1129,10 +1135,11 @@ class WriteContainerArchiveOptions(_message.Message):
         uid: _builtins.int = ...,
         gid: _builtins.int = ...,
         pid: _builtins.int = ...,
+        user: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chown", b"chown", "container", b"container", "container_id", b"container_id", "gid", b"gid", "no_overwrite_dir_non_dir", b"no_overwrite_dir_non_dir", "path", b"path", "pid", b"pid", "uid", b"uid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chown", b"chown", "container", b"container", "container_id", b"container_id", "gid", b"gid", "no_overwrite_dir_non_dir", b"no_overwrite_dir_non_dir", "path", b"path", "pid", b"pid", "uid", b"uid", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

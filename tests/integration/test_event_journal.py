@@ -1,0 +1,105 @@
+"""The event journal against a real etcd: leased keys, replay, live fan-out, slow readers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import pytest
+
+from gateway.events import journal as journal_module
+from gateway.events.journal import EVENTS_PREFIX, EventJournal, StreamEnded
+from services.common.etcd_store import Store
+from tests.support.etcd import running_etcd
+
+
+@pytest.fixture(scope="module")
+def etcd_url() -> Iterator[str]:
+    with running_etcd() as url:
+        yield url
+
+
+@pytest.fixture
+async def store(etcd_url: str) -> AsyncIterator[Store]:
+    store = Store([etcd_url])
+    await store.connect()
+    yield store
+    await store.client.delete_prefix(b"/dockyard/v1/")
+    await store.close()
+
+
+@pytest.fixture
+async def journal(store: Store) -> AsyncIterator[EventJournal]:
+    journal = EventJournal(store)
+    journal.start()
+    await asyncio.wait_for(journal.watching.wait(), 5)
+    yield journal
+    await journal.close()
+
+
+async def stored_count(store: Store) -> int:
+    return await store.count_prefix(EVENTS_PREFIX)
+
+
+async def settled_count(store: Store, wanted: Callable[[int], bool], seconds: float) -> int:
+    """The number of stored events once ``wanted`` holds for it (or ``seconds`` passed)."""
+    for _ in range(int(seconds / 0.02)):
+        count = await stored_count(store)
+        if wanted(count):
+            return count
+        await asyncio.sleep(0.02)
+    return await stored_count(store)
+
+
+async def test_live_events_arrive_in_order_with_their_keys(journal: EventJournal) -> None:
+    subscription = journal.subscribe()
+    for n in range(5):
+        journal.emit("volume", "create", f"v{n}", {"driver": "local"})
+    received = [await asyncio.wait_for(subscription.next(), 5) for _ in range(5)]
+    assert [m["Actor"]["ID"] for _, m in received] == [f"v{n}" for n in range(5)]
+    keys = [k for k, _ in received]
+    assert keys == sorted(keys) and all(k.startswith(EVENTS_PREFIX) for k in keys)
+    journal.unsubscribe(subscription)
+
+
+async def test_history_replays_from_since(journal: EventJournal, store: Store) -> None:
+    journal.emit("network", "create", "old", {})
+    assert await settled_count(store, lambda n: n == 1, 5) == 1
+    since = time.time_ns()
+    journal.emit("network", "create", "new", {})
+    assert await settled_count(store, lambda n: n == 2, 5) == 2
+    replayed = await journal.history(since)
+    assert [m["Actor"]["ID"] for _, m in replayed] == ["new"]
+
+
+async def test_events_expire_with_their_lease(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal_module, "LEASE_SECONDS", 1)
+    journal = EventJournal(store)
+    journal.start()
+    try:
+        journal.emit("volume", "destroy", "gone", {})
+        assert await settled_count(store, lambda n: n == 1, 5) == 1
+        assert await settled_count(store, lambda n: n == 0, 10) == 0
+    finally:
+        await journal.close()
+
+
+async def test_a_reader_that_stops_reading_is_dropped_and_others_still_get_everything(
+    journal: EventJournal,
+) -> None:
+    stalled = journal.subscribe()
+    reader = journal.subscribe()
+    total = journal_module.SUBSCRIBER_BACKLOG + 20
+    started = time.monotonic()
+    for n in range(total):
+        journal.emit("container", "resize", f"c{n}", {})
+    assert time.monotonic() - started < 1.0  # emitting never waits for anyone
+    got = [await asyncio.wait_for(reader.next(), 10) for _ in range(total)]
+    assert [m["Actor"]["ID"] for _, m in got] == [f"c{n}" for n in range(total)]
+    assert stalled.dropped
+    with pytest.raises(StreamEnded):
+        while True:
+            await asyncio.wait_for(stalled.next(), 5)
