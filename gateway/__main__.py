@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from aiohttp import web
 
 from gateway.app import create_app
 from gateway.listeners import (
+    Listener,
     TcpListener,
     UnixListener,
     bind_unix,
@@ -49,26 +51,35 @@ async def _start_metrics(config: DaemonConfig) -> web.AppRunner | None:
     return runner
 
 
+def _bind_tcp(listener: TcpListener) -> socket.socket:
+    family = socket.AF_INET6 if ":" in listener.address else socket.AF_INET
+    return socket.create_server((listener.address, listener.port), family=family, backlog=1024)
+
+
 async def serve(config: DaemonConfig) -> None:
     listeners = plan_listeners(config)
+    # Bind first: a taken address fails the gateway at once, before it connects
+    # etcd and the services (the launcher then sees a quick crash loop).
+    bound: list[tuple[Path, tuple[int, int, int]]] = []
+    sockets: list[tuple[Listener, socket.socket]] = []
     runner = web.AppRunner(
         create_app(config), access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS
     )
-    await runner.setup()  # connects etcd and the services (the app's cleanup_ctx)
     metrics_runner: web.AppRunner | None = None
-    bound: list[tuple[Path, tuple[int, int, int]]] = []
+    set_up = False
     try:
         for listener in listeners:
-            site: web.BaseSite
             if isinstance(listener, UnixListener):
-                sock = bind_unix(listener, config.group)
+                sockets.append((listener, bind_unix(listener, config.group)))
                 bound.append((listener.path, socket_identity(listener.path)))
-                site = web.SockSite(runner, sock)
             else:
                 assert isinstance(listener, TcpListener)
-                site = web.TCPSite(
-                    runner, listener.address, listener.port, ssl_context=listener.ssl_context
-                )
+                sockets.append((listener, _bind_tcp(listener)))
+        await runner.setup()  # connects etcd and the services (the app's cleanup_ctx)
+        set_up = True
+        for listener, sock in sockets:
+            ssl_context = listener.ssl_context if isinstance(listener, TcpListener) else None
+            site = web.SockSite(runner, sock, ssl_context=ssl_context)
             await site.start()
             log.info("API listen on %s", listener.host)
         metrics_runner = await _start_metrics(config)
@@ -83,7 +94,10 @@ async def serve(config: DaemonConfig) -> None:
     finally:
         if metrics_runner is not None:
             await metrics_runner.cleanup()
-        await runner.cleanup()  # closes listeners, drains requests, closes clients
+        if set_up:
+            await runner.cleanup()  # closes listeners, drains requests, closes clients
+        for _, sock in sockets:
+            sock.close()
         for path, identity in bound:
             remove_unix(path, identity)
     log.info("stopped")

@@ -16,7 +16,7 @@ import docker
 import pytest
 
 from tests.conftest import MakeCluster
-from tests.support.cluster import Cluster
+from tests.support.cluster import Cluster, private_cluster_fixture
 from tests.support.registry import Registry
 from tests.support.registry_images import (
     HELLO,
@@ -26,6 +26,10 @@ from tests.support.registry_images import (
 )
 
 pytestmark = pytest.mark.root
+
+# Their own cluster: the messages asserted depend on which layers and
+# registry blobs the cluster has seen, which other tests change.
+cluster = private_cluster_fixture()
 
 
 @pytest.fixture(autouse=True)

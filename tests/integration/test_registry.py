@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import MakeCluster
 from tests.support.busybox import cached_busybox_rootfs_tar
-from tests.support.cluster import Cluster
+from tests.support.cluster import Cluster, private_cluster_fixture
 from tests.support.registry import Registry
 from tests.support.registry_images import (
     RegistryWriter,
@@ -31,6 +31,10 @@ from tests.support.registry_images import (
 )
 
 pytestmark = pytest.mark.root
+
+# Their own cluster: the messages asserted depend on which layers and
+# registry blobs the cluster has seen, which other tests change.
+cluster = private_cluster_fixture()
 
 Message = dict[str, Any]
 

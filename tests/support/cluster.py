@@ -285,3 +285,20 @@ def start_cluster(
 
 def stop_cluster(cluster: Cluster) -> None:
     cluster.stop()
+
+
+def private_cluster_fixture() -> Any:
+    """A module-scoped ``cluster`` fixture of its own, for tests whose expectations
+    (e.g. "Pulling fs layer" rather than "Already exists") depend on a cluster no
+    other test has pulled into."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def cluster() -> Any:
+        started = start_cluster()
+        try:
+            yield started
+        finally:
+            started.stop()
+
+    return cluster
