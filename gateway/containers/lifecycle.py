@@ -52,6 +52,9 @@ log = logging.getLogger(__name__)
 
 CGROUP_REMOVE_ATTEMPTS = 20
 CGROUP_REMOVE_PAUSE = 0.25
+LATER_CGROUP_ATTEMPTS = 120
+LATER_CGROUP_PAUSE = 1.0
+"""A failed start's cgroup is retried for two minutes (execd kills leftovers within one)."""
 """Seconds between tries to remove a cgroup its last processes are still leaving."""
 
 
@@ -122,6 +125,7 @@ class ContainerLifecycle:
         self.images = images
         self.volumes = volumes
         self._locks: dict[str, asyncio.Lock] = {}
+        self._background: set[asyncio.Task[None]] = set()
 
     def lock(self, container_id: str) -> asyncio.Lock:
         return self._locks.setdefault(container_id, asyncio.Lock())
@@ -200,7 +204,7 @@ class ContainerLifecycle:
                 )
             cgroup, sandbox, resolved, looked_up = prepared
             if not isinstance(cgroup, BaseException):
-                undo.append(lambda: self._quietly(self.cgroups.remove_cgroup(record.id)))
+                undo.append(lambda: self._undo_cgroup(record.id))
             if not isinstance(sandbox, BaseException):
                 undo.append(lambda: self._quietly(self.sandboxes.remove_sandbox(record.id)))
             if not isinstance(resolved, BaseException):
@@ -283,6 +287,40 @@ class ContainerLifecycle:
             log.warning("cleanup step failed: %s", e.message)
         except DockyardError as e:
             log.warning("cleanup step failed: %s", e.message)
+
+    async def _undo_cgroup(self, container_id: str) -> None:
+        """Remove the cgroup of a start that failed; later if it still holds processes.
+
+        A start cut short by an execd crash can leave a ``runc init`` in the
+        cgroup until execd, back again, kills it: removal is retried in the
+        background rather than leaving the cgroup behind.
+        """
+        try:
+            await self.cgroups.remove_cgroup(container_id)
+        except NotFound:
+            return
+        except (Conflict, Unavailable) as e:
+            log.warning("cgroup of %s not removed yet: %s", container_id[:12], e.message)
+            task = asyncio.ensure_future(self._remove_cgroup_later(container_id))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        except DockyardError as e:
+            log.warning("cleanup step failed: %s", e.message)
+
+    async def _remove_cgroup_later(self, container_id: str) -> None:
+        for _ in range(LATER_CGROUP_ATTEMPTS):
+            await asyncio.sleep(LATER_CGROUP_PAUSE)
+            async with self.lock(container_id):
+                try:
+                    state = await self.state(container_id)
+                    if state.status in (RUNNING, PAUSED, RESTARTING):
+                        return  # started again meanwhile: the cgroup is in use
+                    await self.cgroups.remove_cgroup(container_id)
+                    return
+                except NotFound:
+                    return
+                except DockyardError:
+                    continue
 
     async def _remove_cgroup(self, container_id: str) -> None:
         """Remove a stopped container's cgroup, waiting a little for its last processes.
