@@ -120,6 +120,21 @@ async def _requests(first: Any, queue: asyncio.Queue[Any]) -> AsyncIterator[Any]
         yield item
 
 
+async def _open_stdio(open_call: Any, first: Any, make: Any) -> StdioStream:
+    """Open an Attach or StartExec stream and wait for execd's ready message."""
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    stream_call = open_call(_requests(first, queue))
+    stream = StdioStream(stream_call, queue, make)
+    try:
+        ready = await stream_call.read()
+    except grpc.aio.AioRpcError as e:
+        raise error_from_rpc(e) from None
+    if ready is grpc.aio.EOF:
+        raise Internal("execd ended the stream before it was ready")
+    stream.tty = bool(getattr(ready, "tty", False))
+    return stream
+
+
 class ContainersClient:
     """execd's container calls (the Runtime service, beside RuntimeClient's info call)."""
 
@@ -189,19 +204,9 @@ class ContainersClient:
         self, container_id: str, *, stdin: bool, stdout: bool, stderr: bool
     ) -> StdioStream:
         """Registered once this returns: a start that follows loses no output."""
-        queue: asyncio.Queue[Any] = asyncio.Queue()
         first = execd_pb2.AttachRequest(
             container_id=container_id, stdin=stdin, stdout=stdout, stderr=stderr)
-        stream_call = self._stub.Attach(_requests(first, queue))
-        stream = StdioStream(stream_call, queue, execd_pb2.AttachRequest)
-        try:
-            ready = await stream_call.read()
-        except grpc.aio.AioRpcError as e:
-            raise error_from_rpc(e) from None
-        if ready is grpc.aio.EOF:
-            raise Internal("execd ended the stream before it was ready")
-        stream.tty = bool(getattr(ready, "tty", False))
-        return stream
+        return await _open_stdio(self._stub.Attach, first, execd_pb2.AttachRequest)
 
     async def resize_tty(self, container_id: str, height: int, width: int) -> None:
         request = execd_pb2.ResizeTTYRequest(container_id=container_id, height=height, width=width)
@@ -215,18 +220,8 @@ class ContainersClient:
         return r.exec_id
 
     async def start_exec(self, exec_id: str, detach: bool) -> StdioStream:
-        queue: asyncio.Queue[Any] = asyncio.Queue()
         first = execd_pb2.StartExecRequest(exec_id=exec_id, detach=detach)
-        stream_call = self._stub.StartExec(_requests(first, queue))
-        stream = StdioStream(stream_call, queue, execd_pb2.StartExecRequest)
-        try:
-            ready = await stream_call.read()
-        except grpc.aio.AioRpcError as e:
-            raise error_from_rpc(e) from None
-        if ready is grpc.aio.EOF:
-            raise Internal("execd ended the stream before it was ready")
-        stream.tty = bool(getattr(ready, "tty", False))
-        return stream
+        return await _open_stdio(self._stub.StartExec, first, execd_pb2.StartExecRequest)
 
     async def inspect_exec(self, exec_id: str) -> ExecInfo:
         request = execd_pb2.InspectExecRequest(exec_id=exec_id)

@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_STOP_TIMEOUT = 10
+KILL_WAIT_SECONDS = 2.0
 DISCARD_TIMEOUT = 5.0
 """How long recover() waits for the conmon of a discarded start to go."""
 SWEEP_AGAIN_AFTER = (3.0, 15.0, 60.0)
@@ -442,6 +443,13 @@ class Supervisor:
             if number in (int(signal.SIGKILL), self._stop_signal_number(container_id)):
                 await self._save(replace(state, stopped_by_user=True))
             await self._runc.kill(container_id, number)
+            run = self._runs.get(container_id)
+        # As dockerd: a SIGKILL returns once the exit is recorded (outside the
+        # lock, which the exit handler takes), so `docker kill` then `inspect`
+        # shows the container exited.
+        if number == int(signal.SIGKILL) and run is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(run.exited.wait(), KILL_WAIT_SECONDS)
 
     def _stop_signal_number(self, container_id: str) -> int:
         spec = self.saved_spec(container_id)
