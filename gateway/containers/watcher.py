@@ -179,7 +179,10 @@ class RuntimeWatcher:
                 or (record.has_been_started and record.host_config.get("AutoRemove"))
             ):
                 self._spawn(self._after_exit(record.id))
-        for orphan in holders - known:
+        # Only what execd ran for a container the gateway has since forgotten:
+        # other platforms make sandboxes and cgroups through the gRPC services
+        # directly, and those are not the gateway's to release.
+        for orphan in (holders - known) & set(states):
             self._spawn(lifecycle.release(orphan))
 
     async def _runtime_states(self) -> list[RuntimeState]:
