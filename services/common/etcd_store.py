@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import aetcd
 import aetcd.exceptions
+import grpc
 
 from services.common.errors import Unavailable
 
@@ -31,9 +32,19 @@ def unavailable_from(exc: BaseException) -> Unavailable | None:
     It happens while a cluster restarts (etcd is the last to stop, the first to
     start): a request then fails as one to a service that is down, not as a bug.
     """
-    if isinstance(exc, _UNREACHABLE):
-        return Unavailable(f"the cluster store (etcd) is unavailable: {exc}")
+    if isinstance(exc, _UNREACHABLE) or _cancelled_by_etcd(exc):
+        return Unavailable(f"the cluster store (etcd) is unavailable: {exc or 'call cancelled'}")
     return None
+
+
+def _cancelled_by_etcd(exc: BaseException) -> bool:
+    """aetcd reports a call etcd dropped as it died (CANCELLED) as a bare ClientError."""
+    cause = exc.__cause__
+    return (
+        isinstance(exc, aetcd.exceptions.ClientError)
+        and isinstance(cause, grpc.aio.AioRpcError)
+        and cause.code() == grpc.StatusCode.CANCELLED
+    )
 
 
 @dataclass(frozen=True)

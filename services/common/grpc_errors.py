@@ -38,6 +38,9 @@ _CODE_BY_KIND: dict[type[errors.DockyardError], grpc.StatusCode] = {
     errors.Internal: grpc.StatusCode.INTERNAL,
 }
 _KIND_BY_CODE = {code: kind for kind, code in _CODE_BY_KIND.items()}
+_PEER_GONE = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
+)
 
 RPC_CALLS = Counter(
     "dockyard_grpc_server_handled_total",
@@ -66,7 +69,9 @@ def error_from_rpc(exc: grpc.aio.AioRpcError) -> errors.DockyardError:
     a service that cannot be reached at all is :class:`errors.Unavailable`.
     """
     kind = _KIND_BY_CODE.get(exc.code(), errors.Internal)
-    if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+    # A call this process cancels ends in asyncio.CancelledError, never here: a
+    # CANCELLED status means the peer went away mid-call (killed, restarting).
+    if exc.code() in _PEER_GONE:
         kind = errors.Unavailable
     return kind(exc.details() or exc.code().name.lower())
 

@@ -49,3 +49,26 @@ def test_unreachable_service_is_unavailable() -> None:
     back = error_from_rpc(_FakeRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, ""))
     assert isinstance(back, errors.Unavailable)
     assert back.message == "deadline_exceeded"
+
+
+def test_call_the_peer_dropped_is_unavailable() -> None:
+    # What a client sees when the service (or etcd) is killed mid-call.
+    back = error_from_rpc(_FakeRpcError(grpc.StatusCode.CANCELLED, ""))
+    assert isinstance(back, errors.Unavailable)
+
+
+def test_etcd_dropping_a_call_is_unavailable() -> None:
+    import aetcd.exceptions
+
+    from services.common.etcd_store import unavailable_from
+
+    try:
+        try:
+            raise _FakeRpcError(grpc.StatusCode.CANCELLED, "")
+        except grpc.aio.AioRpcError as rpc_error:
+            raise aetcd.exceptions.ClientError("") from rpc_error
+    except aetcd.exceptions.ClientError as dropped:
+        reported = unavailable_from(dropped)
+    assert reported is not None
+    assert reported.message.startswith("the cluster store (etcd) is unavailable")
+    assert unavailable_from(aetcd.exceptions.ClientError("bad key")) is None
