@@ -7,15 +7,18 @@
    RPCs and the timed steps inside them (``services/common/timing.py``).
 2. ``--concurrent`` containers (``sleep``) created and started at once through
    the API: containers per second, create to last start; with each engine's
-   default network (Dockyard's bridge; a dockerd started with ``--bridge
-   none`` has none) and with ``--network none`` on both.
+   default network (a bridge on both with ``--start-dockerd``; a dockerd
+   started by hand with ``--bridge none`` has none) and with ``--network
+   none`` on both.
 3. While those run: the monitor's memory per container, conmon for Dockyard,
    containerd-shim for dockerd (RSS and PSS from /proc).
 4. ``docker ps -a`` with ``--listed`` containers (created, not started):
    median CLI latency, and of ``GET /containers/json?all=1`` alone.
 
 Without ``--dockyard-host`` a cluster is started on temporary roots and
-stopped afterwards. busybox is imported into each engine from Debian's
+stopped afterwards. ``--start-dockerd`` runs a real dockerd beside it for the
+measurement, on private roots with a bridge of its own (:mod:`bench.dockerd`),
+and stops it afterwards. busybox is imported into each engine from Debian's
 busybox-static when missing (tests/support/busybox.py). Results go to
 bench/results/containers/*.json. A measurement, not a test.
 """
@@ -40,6 +43,7 @@ import aiohttp
 
 from bench import steps
 from bench.api_latency import Endpoint
+from bench.dockerd import DockerdError, private_dockerd
 from bench.report import Row, render_table, write_results
 from bench.startup import BenchCluster, LauncherError
 from bench.stats import median
@@ -260,6 +264,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="exec-root of the --dockyard-host cluster (metrics, bundles)")
     parser.add_argument("--dockerd-socket", metavar="PATH",
                         help="API socket of a real dockerd to compare with")
+    parser.add_argument("--start-dockerd", action="store_true",
+                        help="start a private dockerd with bridge networking to compare "
+                             "with, and stop it afterwards (bench/dockerd.py)")
     parser.add_argument("--runs", type=int, default=20, help="docker run --rm per engine")
     parser.add_argument("--concurrent", type=int, default=50,
                         help="containers created and started at once")
@@ -269,6 +276,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
     args.only = args.only or list(MEASURES)
+    if args.start_dockerd and args.dockerd_socket:
+        parser.error("--start-dockerd and --dockerd-socket exclude each other")
     if min(args.runs, args.concurrent, args.listed) < 1:
         parser.error("--runs, --concurrent and --listed must be at least 1")
     return args
@@ -316,6 +325,10 @@ def run_rm_rows(args: argparse.Namespace, ours: Engine, theirs: Engine | None,
                         median(samples["dockerd"]) * 1000 if theirs else None))
     breakdown = start_path_breakdown(ours, args.runs)
     details["start_path"] = [s.__dict__ for s in breakdown]
+    # Means per run of every timed series: they nest (an API request holds its
+    # RPCs, an RPC its steps) and overlap (the gateway runs some at once), so
+    # they do not add up to the run.
+    rows.append(Row("  per run, nested and concurrent steps overlap:", "ms", None))
     rows += [Row(f"  {s.label} (x{s.calls_per_run:.0f})", "ms", s.ms_per_run)
              for s in breakdown if s.ms_per_run >= 0.5]
     return rows
@@ -327,7 +340,7 @@ def concurrent_rows(args: argparse.Namespace, engines: list[Engine],
     rates: dict[str, dict[str, float]] = {}
     monitors: dict[str, tuple[float, float] | None] = {}
     # Each engine's default network, then --network none on both (a dockerd
-    # started with --bridge none has no bridge to put a container on).
+    # started by hand with --bridge none has no bridge to put a container on).
     for network in ("", "none"):
         label = f"--network {network}" if network else "default network"
         rates[label] = {}
@@ -368,19 +381,29 @@ def ps_rows(args: argparse.Namespace, engines: list[Engine],
     return rows
 
 
+@contextlib.contextmanager
+def dockerd_engine(args: argparse.Namespace) -> Iterator[Engine | None]:
+    if args.start_dockerd:
+        with private_dockerd() as socket:
+            args.dockerd_socket = socket
+            yield Engine("dockerd", f"unix://{socket}")
+        return
+    yield Engine("dockerd", f"unix://{args.dockerd_socket}") if args.dockerd_socket else None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    theirs = Engine("dockerd", f"unix://{args.dockerd_socket}") if args.dockerd_socket else None
     try:
         with tempfile.TemporaryDirectory(prefix="dockyard-bench-containers-") as workdir, \
-                dockyard_engine(args) as ours:
+                dockerd_engine(args) as theirs, dockyard_engine(args) as ours:
             rows, details = measure(args, ours, theirs, Path(workdir))
-    except (LauncherError, RuntimeError, subprocess.CalledProcessError) as exc:
+    except (LauncherError, DockerdError, RuntimeError, subprocess.CalledProcessError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
     print(render_table(rows))
     details["settings"] = {"runs": args.runs, "concurrent": args.concurrent,
-                           "listed": args.listed, "dockerd_socket": args.dockerd_socket}
+                           "listed": args.listed, "dockerd_socket": args.dockerd_socket,
+                           "dockerd_bridge": bool(args.start_dockerd)}
     path = write_results(args.results_dir / "containers", rows, details)
     print(f"\nresults written to {path}")
     return 0

@@ -31,6 +31,7 @@ from services.execd.client import ContainersClient, RuntimeInfo
 from services.imaged.client import PreparedSnapshot
 from services.imaged.models import (
     CommitOptions,
+    CopyMount,
     DeleteItem,
     Filters,
     HistoryEntry,
@@ -94,15 +95,17 @@ class ImageStoreBackend(Protocol):
     async def remove_snapshot(self, container_id: str) -> None: ...
     async def snapshot_changes(self, container_id: str) -> list[SnapshotChange]: ...
     async def stat_container_path(
-        self, container_id: str, path: str, container: str, pid: int = 0
+        self, container_id: str, path: str, container: str, pid: int = 0, *,
+        mounts: Sequence[CopyMount] = (),
     ) -> PathStat: ...
     def read_container_archive(
-        self, container_id: str, path: str, container: str, pid: int = 0
+        self, container_id: str, path: str, container: str, pid: int = 0, *,
+        mounts: Sequence[CopyMount] = (),
     ) -> AsyncIterator[bytes]: ...
     async def write_container_archive(
         self, container_id: str, path: str, container: str, chunks: AsyncIterable[bytes],
         *, no_overwrite_dir_non_dir: bool = False, owner: tuple[int, int] | str | None = None,
-        pid: int = 0,
+        pid: int = 0, mounts: Sequence[CopyMount] = (),
     ) -> None: ...
     def export_container(self, container_id: str) -> AsyncIterator[bytes]: ...
     async def commit_container(self, request: CommitOptions) -> str: ...

@@ -58,6 +58,13 @@ def _str_map(body: dict[str, Any], key: str) -> dict[str, str]:
     return dict(value)
 
 
+def _object(body: dict[str, Any], key: str) -> dict[str, Any]:
+    value = body.get(key) or {}
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"invalid {key}: expected an object")
+    return value
+
+
 def _flag(body: dict[str, Any], key: str) -> bool:
     value = body.get(key) or False
     if not isinstance(value, bool):
@@ -89,15 +96,13 @@ def spec_from_body(body: Any) -> NetworkSpec:
     """A NetworkCreateRequest body as a :class:`NetworkSpec`; malformed fields are a 400."""
     if not isinstance(body, dict):
         raise InvalidArgument("invalid JSON: expected an object")
-    if _flag(body, "ConfigOnly") or _text(body.get("ConfigFrom") or {}, "Network"):
+    if _flag(body, "ConfigOnly") or _text(_object(body, "ConfigFrom"), "Network"):
         raise InvalidArgument("config-only networks (--config-only, --config-from) are not "
                               "supported by Dockyard")
     scope = _text(body, "Scope")
     if scope not in ("", "local"):
         raise InvalidArgument(f"scope {scope!r} is not supported: Dockyard networks are local")
-    ipam = body.get("IPAM") or {}
-    if not isinstance(ipam, dict):
-        raise InvalidArgument("invalid IPAM: expected an object")
+    ipam = _object(body, "IPAM")
     return NetworkSpec(
         name=_text(body, "Name"),
         driver=_text(body, "Driver") or "bridge",

@@ -80,6 +80,10 @@ async def _create(
 ) -> str:
     validate_config(request.config)
     validate_host_config(request.host_config, limits)
+    if str(request.host_config.get("NetworkMode") or "").startswith("container:") and (
+            request.config.get("Hostname")):
+        # dockerd's validateNetContainerMode: the joined container's name is taken.
+        raise InvalidArgument("conflicting options: hostname and the network mode")
     image_ref = str(request.config.get("Image") or "")
     if not image_ref:
         raise InvalidArgument("No command specified" if not request.config.get("Cmd")

@@ -42,6 +42,8 @@ from services.execd.models import RUNNING, RUNTIME_PREFIX, RuntimeState, decode_
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 1.0
 EXIT_CODE_WAIT_SECONDS = 2.0
+KILLED_PROBE_WAIT_SECONDS = 5.0
+"""How long a killed probe's output may take to end: a child it left behind may hold it open."""
 
 
 class HealthStore(Protocol):
@@ -189,18 +191,19 @@ class HealthMonitor:
         emit_container(record, exec_action("exec_create", exec_config), execID=exec_id)
         try:
             emit_container(record, exec_action("exec_start", exec_config), execID=exec_id)
-            result = await self._run_probe(exec_id, settings, start)
-            if result.exit_code >= 0:
-                emit_container(record, "exec_die", execID=exec_id,
-                               exitCode=str(result.exit_code))
+            result, exit_code = await self._run_probe(exec_id, settings, start)
+            if exit_code >= 0:
+                emit_container(record, "exec_die", execID=exec_id, exitCode=str(exit_code))
             return result
         finally:
             # As dockerd: probes are not left among the container's exec sessions.
-            # (A probe that timed out may still run; execd forgets it with the container.)
             with contextlib.suppress(DockyardError):
                 await self._processes.remove_exec(exec_id)
 
-    async def _run_probe(self, exec_id: str, settings: HealthSettings, start: str) -> ProbeResult:
+    async def _run_probe(
+        self, exec_id: str, settings: HealthSettings, start: str
+    ) -> tuple[ProbeResult, int]:
+        """The probe's result and its process's exit code (-1 when unknown)."""
         stream = await self._processes.start_exec(exec_id, False)
         output = bytearray()
 
@@ -209,14 +212,31 @@ class HealthMonitor:
                 if len(output) < MAX_OUTPUT_BYTES:
                     output.extend(data[: MAX_OUTPUT_BYTES - len(output)])
 
+        collector = asyncio.ensure_future(collect())
         try:
-            await asyncio.wait_for(collect(), settings.timeout)
-        except TimeoutError:
-            stream.cancel()
-            return timed_out(start, rfc3339_nano(), settings.timeout)
+            done, _ = await asyncio.wait({collector}, timeout=settings.timeout)
+            if not done:
+                # As dockerd: a probe past its timeout is killed, and waited
+                # for, so that dying probes do not pile up in the container.
+                ended = rfc3339_nano()
+                await self._kill_probe(exec_id, collector)
+                return timed_out(start, ended, settings.timeout), await self._exit_code(exec_id)
+            collector.result()
+        finally:
+            if not collector.done():
+                collector.cancel()
+                stream.cancel()
         exit_code = await self._exit_code(exec_id)
-        return ProbeResult(start, rfc3339_nano(), exit_code,
-                           output.decode("utf-8", errors="replace"))
+        return (ProbeResult(start, rfc3339_nano(), exit_code,
+                            output.decode("utf-8", errors="replace")), exit_code)
+
+    async def _kill_probe(self, exec_id: str, collector: asyncio.Future[None]) -> None:
+        with contextlib.suppress(DockyardError):
+            await self._processes.kill_exec(exec_id, "SIGKILL")
+        # The stream ends once runc has reaped the process; execd then records the exit.
+        await asyncio.wait({collector}, timeout=KILLED_PROBE_WAIT_SECONDS)
+        if collector.done() and not collector.cancelled():
+            collector.exception()  # a stream cut by execd: the verdict is the timeout anyway
 
     async def _exit_code(self, exec_id: str) -> int:
         """The probe's exit code; execd records it as the session's output ends."""

@@ -65,6 +65,7 @@ class ProcessBackend(Protocol):
         for_restart: bool = False,
     ) -> RuntimeState: ...
     async def kill_container(self, container_id: str, signal: str = "") -> None: ...
+    async def record_start_error(self, container_id: str, error: str) -> RuntimeState: ...
     async def set_paused(self, container_id: str, paused: bool) -> RuntimeState: ...
     async def delete_container(self, container_id: str) -> None: ...
 
@@ -183,6 +184,8 @@ class ContainerLifecycle:
         undo: list[Callable[[], Awaitable[None]]] = []
         try:
             mode = await self._resolve_mode(record, "network", network_mode(record))
+            if mode.startswith("container:"):
+                record = await self._share_hostname(record, mode.partition(":")[2])
             planned = mounts_mod.plan_mounts(record.config, record.host_config)
             # The cgroup, the sandbox and the volumes do not depend on each
             # other: made at once, so a start waits for the slowest, not the sum.
@@ -253,10 +256,28 @@ class ContainerLifecycle:
             emit_joined(updated)
             emit_container(updated, "start")
             return updated
-        except BaseException:
+        except BaseException as error:
             for step in reversed(undo):
                 await step()
+            if isinstance(error, DockyardError) and not isinstance(error, NotModified):
+                await self._record_start_error(record.id, error)
             raise
+
+    async def _record_start_error(self, container_id: str, error: DockyardError) -> None:
+        """As dockerd: a failed start leaves State.Error and ExitCode 128 (execd keeps them)."""
+        try:
+            await self.processes.record_start_error(container_id, error.message)
+        except DockyardError as e:
+            log.warning("recording the failed start of %s: %s", container_id[:12], e.message)
+
+    async def _share_hostname(self, record: ContainerRecord, other_id: str) -> ContainerRecord:
+        """Take the names of the container whose network is joined, as dockerd does at start."""
+        other = await self.records.get(other_id)
+        names = {key: other.config.get(key) or "" for key in ("Hostname", "Domainname")}
+        if all(record.config.get(key) == value for key, value in names.items()):
+            return record
+        return await self.records.update(
+            record.id, lambda r: replace(r, config={**r.config, **names}))
 
     async def _look_up(self, record: ContainerRecord) -> tuple[str, str, str]:
         """The namespace paths of ``container:`` modes, at once.
@@ -457,11 +478,36 @@ class ContainerLifecycle:
         # record that is gone: a retry finishes it.
         with timed("gateway.remove"):
             await self.processes.delete_container(record.id)
-            await asyncio.gather(
-                self.release(record.id, record, clear_settings=False, unless_down=True),
-                self._quietly(self.images.remove_snapshot(record.id), unless_down=True),
-            )
-        await self._forget_volumes(record, remove_anonymous=volumes)
+            await self._give_back(record)
+        await self._forget(record, remove_anonymous=volumes)
+
+    async def remove_exited(self, record: ContainerRecord) -> None:
+        """Remove a ``--rm`` container whose exit the caller saw under its lock.
+
+        Nothing can refuse any more (such a container has no restart policy
+        and its process is gone), so execd forgets it while the sandbox,
+        cgroup and snapshot are given back, not before: one step less on the
+        way of every ``docker run --rm``. A service that is down raises
+        Unavailable and a retry finishes what is left, as for :meth:`remove`.
+        """
+        with timed("gateway.remove"):
+            await self._give_back(record, self.processes.delete_container(record.id))
+        await self._forget(record, remove_anonymous=True)
+
+    async def _give_back(self, record: ContainerRecord, *also: Awaitable[None]) -> None:
+        """Release what the stopped container held and its snapshot, at once."""
+        outcomes = await asyncio.gather(
+            *also,
+            self.release(record.id, record, clear_settings=False, unless_down=True),
+            self._quietly(self.images.remove_snapshot(record.id), unless_down=True),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def _forget(self, record: ContainerRecord, remove_anonymous: bool) -> None:
+        await self._forget_volumes(record, remove_anonymous=remove_anonymous)
         with contextlib.suppress(NotFound):
             await self.records.delete(record.id)
         self._locks.pop(record.id, None)

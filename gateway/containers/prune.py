@@ -18,8 +18,8 @@ from gateway.containers.sizes import writable_layer_size
 from gateway.containers.store import ContainerStore
 from gateway.containers.times import parse_rfc3339
 from services.common.errors import DockyardError, InvalidArgument
+from services.common.filter_args import labels_match, parse_timestamp
 from services.execd.models import RuntimeState
-from services.imaged.filters import labels_match, parse_timestamp
 
 FILTERS = frozenset({"until", "label", "label!"})
 KEEP = frozenset({"running", "paused", "restarting"})

@@ -71,9 +71,20 @@ def _overlay(zero: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any
     return out
 
 
+_HEALTH_FIELDS = ("Test", "Interval", "Timeout", "StartPeriod", "StartInterval", "Retries")
+
+
+def health_config(given: Mapping[str, Any]) -> dict[str, Any]:
+    """A Healthcheck as dockerd keeps it: Go's HealthConfig has every field omitempty,
+    so a null or zero a client sends (docker-py sends ``"Timeout": null``) is left out."""
+    return {key: given[key] for key in _HEALTH_FIELDS if given.get(key)}
+
+
 def merge_image_config(user: Mapping[str, Any], image: Mapping[str, Any]) -> dict[str, Any]:
     """dockerd's merge of the image's Config into the client's (the client wins)."""
     out = _overlay(_CONFIG_ZERO, user)
+    if isinstance(out.get("Healthcheck"), Mapping):
+        out["Healthcheck"] = health_config(out["Healthcheck"])
     out["Cmd"], out["Entrypoint"] = _words(out.get("Cmd")), _words(out.get("Entrypoint"))
     if not out.get("User"):
         out["User"] = image.get("User") or ""

@@ -26,6 +26,7 @@ MIN_HEALTH_DURATION_NS = 1_000_000
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
 _MOUNT_TYPES = ("bind", "volume", "tmpfs", "npipe", "cluster")
 _VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+MAX_VOLUME_NAME = 255
 _PROPAGATION = ("shared", "slave", "private", "rshared", "rslave", "rprivate")
 _MODE_WORDS = {
     "rw": "access", "ro": "access", "z": "label", "Z": "label", "nocopy": "copy",
@@ -51,14 +52,28 @@ class HostLimits:
     runtimes: frozenset[str] = frozenset({"runc"})
 
 
-def _int(section: Mapping[str, Any], key: str, where: str = "HostConfig") -> int:
+INT64 = (-(1 << 63), (1 << 63) - 1, "int64")
+UINT16 = (0, (1 << 16) - 1, "uint16")
+UINT32 = (0, (1 << 32) - 1, "uint")
+UINT64 = (0, (1 << 64) - 1, "uint64")
+
+
+def _int(section: Mapping[str, Any], key: str, where: str = "HostConfig",
+         bounds: tuple[int, int, str] = INT64) -> int:
+    """An integer field as Go's decoder reads it into a field of ``bounds``' type."""
+    low, high, go_type = bounds
     value = section.get(key)
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidArgument(
             f"json: cannot unmarshal {type(value).__name__} into Go struct field "
-            f"{where}.{key} of type int64"
+            f"{where}.{key} of type {go_type}"
+        )
+    if not low <= value <= high:
+        raise InvalidArgument(
+            f"json: cannot unmarshal number {value} into Go struct field "
+            f"{where}.{key} of type {go_type}"
         )
     return value
 
@@ -90,8 +105,75 @@ def _map(section: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value
 
 
+def _string_map(section: Mapping[str, Any], key: str) -> Mapping[str, str]:
+    """A ``map[string]string`` field (labels, sysctls, log options …)."""
+    value = _map(section, key)
+    if not all(isinstance(v, str) for v in value.values()):
+        raise InvalidArgument(f"invalid {key}: expected an object of strings")
+    return value
+
+
+def _flag(section: Mapping[str, Any], key: str, where: str) -> bool:
+    value = section.get(key)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InvalidArgument(
+            f"json: cannot unmarshal {type(value).__name__} into Go struct field "
+            f"{where}.{key} of type bool"
+        )
+    return value
+
+
+def console_size(section: Mapping[str, Any], where: str) -> tuple[int, int] | None:
+    """``ConsoleSize``: null or ``[height, width]``, each fitting the runtime's 32 bits."""
+    value = section.get("ConsoleSize")
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != 2:
+        raise InvalidArgument(f"invalid {where}.ConsoleSize: expected [height, width]")
+    sizes = {"height": value[0], "width": value[1]}
+    height, width = (_int(sizes, name, f"{where}.ConsoleSize", UINT32) for name in sizes)
+    return height, width
+
+
+def validate_exec_start(body: Mapping[str, Any]) -> None:
+    """ExecStartCheck's fields, checked before the connection is hijacked: after
+    that, an error can only be written into the stream."""
+    _flag(body, "Detach", "ExecStartCheck")
+    _flag(body, "Tty", "ExecStartCheck")
+    console_size(body, "ExecStartCheck")
+
+
+def validate_config_types(config: Mapping[str, Any]) -> None:
+    """The JSON types of a container Config, as Go's decoder holds them to (a commit's
+    config too, which dockerd decodes but does not otherwise check)."""
+    for key in ("WorkingDir", "StopSignal", "User", "Hostname", "Domainname"):
+        _str(config, key)
+    for entry in _list(config, "Env"):
+        if not isinstance(entry, str):
+            raise InvalidArgument(f"invalid environment variable: {entry}")
+    for key in ("Cmd", "Entrypoint", "OnBuild", "Shell"):
+        value = config.get(key)
+        if isinstance(value, str) and key in ("Cmd", "Entrypoint"):
+            continue  # the API accepts a single string as a one-word list
+        if any(not isinstance(word, str) for word in _list(config, key)):
+            raise InvalidArgument(f"invalid {key}: expected a list of strings")
+    _map(config, "ExposedPorts")
+    health = _map(config, "Healthcheck")
+    for key in ("Interval", "Timeout", "StartPeriod", "StartInterval", "Retries"):
+        _int(health, key, "HealthConfig")
+    if any(not isinstance(word, str) for word in _list(health, "Test")):
+        raise InvalidArgument("invalid Test: expected a list of strings")
+    _string_map(config, "Labels")
+    # map[string]struct{}: each mount point maps to an empty object.
+    if not all(v is None or isinstance(v, dict) for v in _map(config, "Volumes").values()):
+        raise InvalidArgument("invalid Volumes: expected an object of objects")
+
+
 def validate_config(config: Mapping[str, Any]) -> None:
     """dockerd's validateContainerConfig: WorkingDir, StopSignal, Env, Healthcheck."""
+    validate_config_types(config)
     workdir = _str(config, "WorkingDir")
     if workdir and not workdir.startswith("/"):
         raise InvalidArgument(
@@ -101,14 +183,8 @@ def validate_config(config: Mapping[str, Any]) -> None:
     if stop_signal:
         parse_signal(stop_signal)
     for entry in _list(config, "Env"):
-        if not isinstance(entry, str) or not entry.partition("=")[0]:
+        if not entry.partition("=")[0]:
             raise InvalidArgument(f"invalid environment variable: {entry}")
-    for key in ("Cmd", "Entrypoint"):
-        value = config.get(key)
-        if isinstance(value, str):
-            continue  # the API accepts a single string as a one-word list
-        if any(not isinstance(word, str) for word in _list(config, key)):
-            raise InvalidArgument(f"invalid {key}: expected a list of strings")
     _check_ports(_map(config, "ExposedPorts"))
     _validate_healthcheck(_map(config, "Healthcheck"))
 
@@ -155,8 +231,14 @@ def validate_host_config(host_config: Mapping[str, Any], limits: HostLimits) -> 
     runtime = _str(host_config, "Runtime")
     if runtime and runtime not in limits.runtimes:
         raise InvalidArgument(f"unknown or invalid runtime name: {runtime}")
-    for target in _map(host_config, "Tmpfs"):
+    for target in _string_map(host_config, "Tmpfs"):
         _check_target(target, "tmpfs")
+    log_config = _map(host_config, "LogConfig")
+    _str(log_config, "Type")
+    _string_map(log_config, "Config")
+    for key in ("Sysctls", "StorageOpt", "Annotations"):
+        _string_map(host_config, key)
+    console_size(host_config, "HostConfig")
 
 
 def _validate_restart_policy(name: str, retries: int) -> None:
@@ -237,10 +319,17 @@ def _validate_resources(hc: Mapping[str, Any], limits: HostLimits, update: bool 
     mems = _str(hc, "CpusetMems")
     if mems:
         _parse_cpuset(mems, "mems")
-    weight = _int(hc, "BlkioWeight")
+    weight = _int(hc, "BlkioWeight", bounds=UINT16)
     if weight > 0 and not 10 <= weight <= 1000:
         raise InvalidArgument("Range of blkio weight is from 10 to 1000")
     _int(hc, "PidsLimit")
+    for key in ("BlkioDeviceReadBps", "BlkioDeviceWriteBps",
+                "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps"):
+        for device in _list(hc, key):
+            if not isinstance(device, dict):
+                raise InvalidArgument(f"invalid {key}: expected a list of objects")
+            _str(device, "Path")
+            _int(device, "Rate", "ThrottleDevice", UINT64)
     if _int(hc, "ShmSize") < 0:
         raise InvalidArgument("SHM size can not be less than 0")
     oom = _int(hc, "OomScoreAdj")
@@ -366,7 +455,7 @@ def validate_mount(mount: Mapping[str, Any]) -> None:
         for extra in ("BindOptions", "TmpfsOptions"):
             if mount.get(extra):
                 raise _mount_error(kind, f"field {extra} must not be specified")
-        if source and not _VOLUME_NAME.match(source):
+        if source and not _volume_name_ok(source):
             raise _invalid_volume_name(source)
     elif kind == "tmpfs":
         if source:
@@ -378,7 +467,16 @@ def validate_mount(mount: Mapping[str, Any]) -> None:
         raise _mount_error(kind, "mount type not supported on this platform")
 
 
+def _volume_name_ok(name: str) -> bool:
+    # A local volume is a directory named after it: at most NAME_MAX (255) characters.
+    return bool(_VOLUME_NAME.match(name)) and len(name) <= MAX_VOLUME_NAME
+
+
 def _invalid_volume_name(name: str) -> InvalidArgument:
+    if _VOLUME_NAME.match(name):
+        return InvalidArgument(f"create {name}: volume name is too long ({len(name)} "
+                               f"characters), names should be at most {MAX_VOLUME_NAME} "
+                               "characters")
     return InvalidArgument(
         f'create {name}: "{name}" includes invalid characters for a local volume name, '
         'only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. '
@@ -422,7 +520,7 @@ def parse_bind(raw: str) -> BindSpec:
         raise InvalidArgument(f"invalid mode: {mode}")
     spec = BindSpec(source=parts[0], target=parts[1], mode=mode)
     _check_target(spec.target, "bind" if spec.is_bind else "volume")
-    if not spec.is_bind and not _VOLUME_NAME.match(spec.source):
+    if not spec.is_bind and not _volume_name_ok(spec.source):
         raise _invalid_volume_name(spec.source)
     return spec
 
@@ -455,12 +553,24 @@ def validate_networking_config(networking: Mapping[str, Any]) -> None:
             raise InvalidArgument(f"no EndpointSettings for {name}")
         if not isinstance(settings, dict):
             raise InvalidArgument(f"invalid EndpointSettings for {name}: expected an object")
-        ipam = settings.get("IPAMConfig") or {}
-        v4, v6 = str(ipam.get("IPv4Address") or ""), str(ipam.get("IPv6Address") or "")
+        _check_endpoint_types(settings)
+        ipam = _map(settings, "IPAMConfig")
+        v4, v6 = _str(ipam, "IPv4Address"), _str(ipam, "IPv6Address")
         if v4 and not _is_ip(v4, 4):
             raise InvalidArgument(f"invalid IPv4 address: {v4}")
         if v6 and not _is_ip(v6, 6):
             raise InvalidArgument(f"invalid IPv6 address: {v6}")
+
+
+def _check_endpoint_types(settings: Mapping[str, Any]) -> None:
+    """EndpointSettings' fields have the JSON types Go's decoder insists on."""
+    for key in ("Aliases", "Links", "DNSNames"):
+        if any(not isinstance(v, str) for v in _list(settings, key)):
+            raise InvalidArgument(f"invalid {key}: expected a list of strings")
+    _str(settings, "MacAddress")
+    _string_map(settings, "DriverOpts")
+    if any(not isinstance(v, str) for v in _list(_map(settings, "IPAMConfig"), "LinkLocalIPs")):
+        raise InvalidArgument("invalid LinkLocalIPs: expected a list of strings")
 
 
 def _is_ip(text: str, version: int) -> bool:

@@ -16,12 +16,20 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from gateway.containers.lifecycle import ContainerLifecycle
-from gateway.containers.records import CONTAINERS
+from gateway.containers.records import CONTAINERS, ContainerRecord
 from gateway.containers.times import parse_rfc3339
-from gateway.events.containers import report_exit
+from gateway.events.containers import emit_for, report_exit
 from services.cgroupd.records import PREFIX as CGROUPS
 from services.common.errors import DockyardError, NotFound, Unavailable
-from services.execd.models import CREATED, EXITED, RUNTIME_PREFIX, RuntimeState, decode_state
+from services.execd.models import (
+    CREATED,
+    EXITED,
+    RESTARTING,
+    RUNNING,
+    RUNTIME_PREFIX,
+    RuntimeState,
+    decode_state,
+)
 from services.netd.sandbox_records import SANDBOXES
 
 log = logging.getLogger(__name__)
@@ -46,6 +54,7 @@ class RuntimeWatcher:
         self._removal_listeners: dict[str, set[asyncio.Event]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
+        self._restarting: set[str] = set()
         self._started = time.time()
         self.ready = asyncio.Event()
 
@@ -82,6 +91,7 @@ class RuntimeWatcher:
 
     def _on_runtime(self, event: Any) -> None:
         if event.value is None:
+            self._restarting.discard(str(event.key).rpartition("/")[2])  # removed
             return
         try:
             state = decode_state(event.value)
@@ -89,11 +99,24 @@ class RuntimeWatcher:
             return
         for queue in self._state_listeners.get(state.container_id, ()):
             queue.put_nowait(state)
+        self._report_policy_restart(state)
         # CREATED is written after a start that failed half-way (execd discards
         # it when it comes back): what that start took is given back too.
         if state.status in (EXITED, CREATED):
             exited = state if state.status == EXITED else None
             self._spawn(self._after_exit(state.container_id, exited))
+
+    def _report_policy_restart(self, state: RuntimeState) -> None:
+        """A restart policy at work, as dockerd reports it: ``die``, then ``start`` (execd
+        restarts the process itself; the gateway sees RESTARTING, then RUNNING)."""
+        records = self._lifecycle.records
+        if state.status == RESTARTING:
+            self._restarting.add(state.container_id)
+            self._spawn(report_exit(records, state))
+        elif state.container_id in self._restarting:
+            self._restarting.discard(state.container_id)
+            if state.status == RUNNING and state.restart_count > 0:
+                self._spawn(emit_for(records, state.container_id, "start"))
 
     def _on_record(self, event: Any) -> None:
         if event.value is not None:
@@ -109,30 +132,37 @@ class RuntimeWatcher:
 
     async def _after_exit(self, container_id: str, exited: RuntimeState | None = None) -> None:
         lifecycle = self._lifecycle
-        if exited is not None:  # die goes out before what follows (destroy of a --rm one)
-            await report_exit(lifecycle.records, exited)
+        # die goes out before what follows (disconnect, destroy of a --rm one);
+        # its read of the record runs while the release reads its own.
+        reported = (asyncio.ensure_future(report_exit(lifecycle.records, exited))
+                    if exited is not None else None)
         # A service that is down (restarting, or the cluster still coming up)
         # is waited for: what the container held must not be forgotten.
         for _ in range(RELEASE_ATTEMPTS):
             try:
-                await self._release_stopped(container_id)
+                await self._release_stopped(container_id, reported)
                 return
             except Unavailable as e:
                 log.info("releasing %s waits for a service: %s", container_id[:12], e.message)
             await asyncio.sleep(RETRY_SECONDS)
         log.warning("gave up releasing %s: a service stayed unavailable", container_id[:12])
 
-    async def _release_stopped(self, container_id: str) -> None:
-        """Give back what a stopped container held, or remove a --rm one; Unavailable raised."""
+    async def _release_stopped(
+        self, container_id: str, reported: asyncio.Future[None] | None = None
+    ) -> None:
+        """Give back what a stopped container held, or remove a --rm one; Unavailable raised.
+
+        ``reported``: the exit's report, finished before anything is given back.
+        """
         lifecycle = self._lifecycle
         async with lifecycle.lock(container_id):
-            state = await lifecycle.state(container_id)
+            # Both read at once: this is on the way of every docker run --rm.
+            state, record = await asyncio.gather(lifecycle.state(container_id),
+                                                 self._record_or_none(container_id))
+            if reported is not None:
+                await reported
             if state.status not in (EXITED, CREATED):
                 return  # started again meanwhile
-            try:
-                record = await lifecycle.records.get(container_id)
-            except NotFound:
-                record = None
             auto_remove = record is not None and record.host_config.get("AutoRemove")
             if not auto_remove:
                 # A --rm container's removal below gives everything back at once.
@@ -143,13 +173,21 @@ class RuntimeWatcher:
                 except DockyardError as e:
                     log.warning("releasing %s failed: %s", container_id[:12], e.message)
                 return
+            assert record is not None
             with contextlib.suppress(NotFound):
                 try:
-                    await lifecycle.remove(container_id, force=False, volumes=True)
+                    # Exited, read under the lock: nothing to re-read or refuse.
+                    await lifecycle.remove_exited(record)
                 except Unavailable:
                     raise
                 except DockyardError as e:
                     log.warning("auto-remove of %s failed: %s", container_id[:12], e.message)
+
+    async def _record_or_none(self, container_id: str) -> ContainerRecord | None:
+        try:
+            return await self._lifecycle.records.get(container_id)
+        except NotFound:
+            return None
 
     async def catch_up(self) -> None:
         """Settle what happened while the gateway was not watching.

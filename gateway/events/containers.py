@@ -7,6 +7,7 @@ import contextlib
 import signal as signals
 import time
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from gateway.containers.times import parse_rfc3339
@@ -85,6 +86,34 @@ def report_exec_exit(records: RecordReader, execs: ExecReader, exec_id: str) -> 
     task = asyncio.ensure_future(_report_exec_exit(records, execs, exec_id))
     _background.add(task)
     task.add_done_callback(_background.discard)
+
+
+class DetachedStream(Protocol):
+    def output(self) -> AsyncIterator[tuple[int, bytes]]: ...
+    def cancel(self) -> None: ...
+
+
+def report_detached_exec_exit(
+    records: RecordReader, execs: ExecReader, exec_id: str, stream: DetachedStream
+) -> None:
+    """``exec_die`` for ``docker exec -d``: execd ends a detached exec's stream once its
+    process has ended (however long it runs), then the exit code is read."""
+    task = asyncio.ensure_future(_after_detached(records, execs, exec_id, stream))
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+async def _after_detached(
+    records: RecordReader, execs: ExecReader, exec_id: str, stream: DetachedStream
+) -> None:
+    try:
+        async for _ in stream.output():
+            pass
+    except DockyardError:
+        return  # execd went away: the session, and its exit, went with it
+    finally:
+        stream.cancel()
+    await _report_exec_exit(records, execs, exec_id)
 
 
 async def _report_exec_exit(records: RecordReader, execs: ExecReader, exec_id: str) -> None:

@@ -11,13 +11,17 @@ import base64
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+import posixpath
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
 
 from gateway import query
 from gateway.containers.records import ContainerRecord
+from gateway.containers.validation import validate_config_types
+from gateway.events import emit_container
+from gateway.events import images as image_events
 from gateway.keys import BACKENDS
 from gateway.responses import json_response
 from gateway.routes.container_lifecycle import lifecycle_of
@@ -25,7 +29,7 @@ from gateway.routing import Route
 from services.common.errors import Conflict, DockyardError, Forbidden, InvalidArgument
 from services.execd.models import PAUSED, RUNNING
 from services.imaged.initlayer import without_init_paths
-from services.imaged.models import CommitOptions, PathStat
+from services.imaged.models import CommitOptions, CopyMount, PathStat
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +65,33 @@ async def _pid(request: web.Request, record: ContainerRecord) -> int:
     return state.pid if state.status in (RUNNING, PAUSED) else 0
 
 
+def copy_mounts(record: ContainerRecord, pid: int) -> tuple[CopyMount, ...]:
+    """The volumes and binds a copy of a stopped container must see, as dockerd mounts
+    them for it (a running one's root has them already)."""
+    if pid:
+        return ()
+    mounts = []
+    for mount in record.mounts:
+        source, destination = str(mount.get("Source") or ""), str(mount.get("Destination") or "")
+        if mount.get("Type") in ("bind", "volume") and source and destination:
+            mounts.append(CopyMount(source=source, destination=destination,
+                                    read_only=not mount.get("RW", True)))
+    return tuple(mounts)
+
+
+def in_mount(path: str, mounts: Sequence[CopyMount]) -> bool:
+    """Whether ``path`` lies in one of ``mounts`` (lexically, as dockerd checks it)."""
+    clean = posixpath.normpath("/" + path.lstrip("/"))
+    for mount in mounts:
+        destination = posixpath.normpath(mount.destination)
+        if clean == destination or clean.startswith(destination.rstrip("/") + "/"):
+            return True
+    return False
+
+
 async def _stream_tar(request: web.Request, chunks: AsyncIterator[bytes],
-                      headers: Mapping[str, str]) -> web.StreamResponse:
+                      headers: Mapping[str, str],
+                      on_complete: Callable[[], None] | None = None) -> web.StreamResponse:
     try:
         first = await anext(chunks, b"")  # a missing path fails here, before any header
         response = web.StreamResponse(headers={"Content-Type": TAR_CONTENT_TYPE, **headers})
@@ -78,6 +107,8 @@ async def _stream_tar(request: web.Request, chunks: AsyncIterator[bytes],
                 request.transport.close()
             return response
         await response.write_eof()
+        if on_complete is not None:
+            on_complete()
         return response
     finally:
         with contextlib.suppress(AttributeError):
@@ -86,8 +117,10 @@ async def _stream_tar(request: web.Request, chunks: AsyncIterator[bytes],
 
 async def head_container_archive(request: web.Request) -> web.Response:
     record = await _record(request)
+    pid = await _pid(request, record)
     st = await request.app[BACKENDS].images.stat_container_path(
-        record.id, _path(request), request.match_info["id"], await _pid(request, record))
+        record.id, _path(request), request.match_info["id"], pid,
+        mounts=copy_mounts(record, pid))
     return web.Response(headers={STAT_HEADER: stat_header(st)})
 
 
@@ -96,17 +129,23 @@ async def get_container_archive(request: web.Request) -> web.StreamResponse:
     images = request.app[BACKENDS].images
     name, path = request.match_info["id"], _path(request)
     pid = await _pid(request, record)
-    st = await images.stat_container_path(record.id, path, name, pid)
-    chunks = images.read_container_archive(record.id, path, name, pid)
+    mounts = copy_mounts(record, pid)
+    st = await images.stat_container_path(record.id, path, name, pid, mounts=mounts)
+    chunks = images.read_container_archive(record.id, path, name, pid, mounts=mounts)
+    emit_container(record, "archive-path")  # as dockerd: once the archive is under way
     return await _stream_tar(request, chunks, {STAT_HEADER: stat_header(st)})
 
 
 async def put_container_archive(request: web.Request) -> web.Response:
     record = await _record(request)
     pid = await _pid(request, record)
+    mounts = copy_mounts(record, pid)
     # A running container's own mounts say what is read-only (its volumes stay
-    # writable); a stopped one's snapshot is writable, so refuse here.
-    if not pid and record.host_config.get("ReadonlyRootfs"):
+    # writable); a stopped one's snapshot is writable, so refuse here unless
+    # the path is in one of its volumes (whose own :ro imaged enforces).
+    if not pid and record.host_config.get("ReadonlyRootfs") and not in_mount(
+        _path(request), mounts
+    ):
         raise Forbidden("container rootfs is marked read-only")
     # copyUIDGID: entries get the container user's uid/gid, looked up inside it;
     # for the default (root) user dockerd keeps the archive's own, and so do we.
@@ -116,21 +155,23 @@ async def put_container_archive(request: web.Request) -> web.Response:
         record.id, _path(request), request.match_info["id"],
         request.content.iter_chunked(UPLOAD_CHUNK),
         no_overwrite_dir_non_dir=query.bool_value(request, "noOverwriteDirNonDir"),
-        owner=owner, pid=pid,
+        owner=owner, pid=pid, mounts=mounts,
     )
+    emit_container(record, "extract-to-dir")
     return web.Response()
 
 
 async def get_container_export(request: web.Request) -> web.StreamResponse:
     record = await _record(request)
     return await _stream_tar(request, request.app[BACKENDS].images.export_container(record.id),
-                             {})
+                             {}, lambda: emit_container(record, "export"))
 
 
 async def get_container_changes(request: web.Request) -> web.Response:
     record = await _record(request)
     changes = without_init_paths(await request.app[BACKENDS].images.snapshot_changes(record.id))
-    return json_response([{"Path": c.path, "Kind": c.kind} for c in changes])
+    # dockerd encodes its nil slice: null, not [], when nothing changed.
+    return json_response([{"Path": c.path, "Kind": c.kind} for c in changes] or None)
 
 
 async def _commit_body(request: web.Request) -> Mapping[str, Any]:
@@ -146,6 +187,7 @@ async def _commit_body(request: web.Request) -> Mapping[str, Any]:
         return {}
     if not isinstance(body, dict):
         raise InvalidArgument("the commit body must be a container config object")
+    validate_config_types(body)  # it becomes the image's config: a 400 for wrong types
     return {k: v for k, v in body.items() if v not in (None, "", [], {}, False)}
 
 
@@ -173,6 +215,12 @@ async def post_commit(request: web.Request) -> web.Response:
     finally:
         if paused:
             await lifecycle_of(request).unpause(record.id)
+    image_ref = ""
+    if options.repo:
+        await image_events.emit_tagged(backends.images, image_id, options.repo, options.tag)
+        image_ref = image_events.reference(options.repo, options.tag)
+    emit_container(record, "commit", comment=options.comment, imageID=image_id,
+                   imageRef=image_ref)
     return json_response({"Id": image_id}, status=201)
 
 

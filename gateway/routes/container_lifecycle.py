@@ -31,6 +31,7 @@ from services.execd.client import ContainersClient
 from services.execd.models import CREATED, EXITED, PAUSED, RESTARTING, RUNNING, RuntimeState
 
 NO_CONTENT = 204
+INT32_MAX = (1 << 31) - 1
 
 
 def lifecycle_of(request: web.Request) -> ContainerLifecycle:
@@ -52,9 +53,12 @@ def _timeout(request: web.Request) -> int | None:
     if text == "":
         return None
     try:
-        return int(text)
-    except ValueError:
+        seconds = query.parse_int(text)
+    except query.NumberError:
         raise InvalidArgument(f"invalid value for t: {text!r}: not an integer") from None
+    # dockerd takes any 64-bit count; past 2**31 s (68 years) the wait is the same,
+    # and negative waits forever either way: clamp to what the runtime carries.
+    return max(min(seconds, INT32_MAX), -1)
 
 
 async def post_container_start(request: web.Request) -> web.Response:
@@ -175,9 +179,9 @@ def _logs_request(request: web.Request, container_id: str) -> execd_pb2.ReadLogs
         raise InvalidArgument("Bad parameters: you must choose at least one stream")
     tail_text = request.query.get("tail", "all") or "all"
     try:
-        tail = -1 if tail_text == "all" else int(tail_text)
-    except ValueError:
-        tail = -1
+        tail = -1 if tail_text == "all" else query.parse_int(tail_text)
+    except query.NumberError:
+        tail = -1  # dockerd shows everything for a tail it cannot read
     return execd_pb2.ReadLogsRequest(
         container_id=container_id,
         follow=query.bool_value(request, "follow"),
@@ -285,18 +289,17 @@ async def post_container_attach(request: web.Request) -> web.StreamResponse:
 
 
 async def post_container_resize(request: web.Request) -> web.Response:
-    record = await lifecycle_of(request).records.get(request.match_info["id"])
     height, width = size_query(request)
+    record = await lifecycle_of(request).records.get(request.match_info["id"])
     await processes_of(request).resize_tty(record.id, height, width)
     emit_container(record, "resize", height=str(height), width=str(width))
     return web.Response(status=200)
 
 
 def size_query(request: web.Request) -> tuple[int, int]:
-    try:
-        return int(request.query.get("h", "0")), int(request.query.get("w", "0"))
-    except ValueError:
-        raise InvalidArgument("invalid height or width: not a number") from None
+    """``h`` and ``w``: both required, each a terminal size that fits 32 bits (as dockerd)."""
+    return (query.uint32_value(request, "h", "resize height"),
+            query.uint32_value(request, "w", "resize width"))
 
 
 async def get_container_top(request: web.Request) -> web.Response:

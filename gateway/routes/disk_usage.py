@@ -12,6 +12,7 @@ from aiohttp import web
 from gateway import query
 from gateway.containers.prune import prune_containers
 from gateway.disk_usage import disk_usage, requested_kinds
+from gateway.events.prunes import emit_prune
 from gateway.keys import BACKENDS
 from gateway.responses import json_response
 from gateway.routes.container_lifecycle import lifecycle_of
@@ -31,6 +32,7 @@ async def post_containers_prune(request: web.Request) -> web.Response:
     result = await prune_containers(
         request.app[BACKENDS].containers, lifecycle_of(request), query.filters(request)
     )
+    emit_prune("container", result.space_reclaimed)  # each removal reported its destroy
     return json_response({
         # Go's nil slice: null when nothing was removed, as dockerd answers.
         "ContainersDeleted": list(result.deleted) or None,

@@ -8,8 +8,14 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.containers.validation import console_size, validate_exec_start
 from gateway.events import emit_container
-from gateway.events.containers import emit_for, exec_action, report_exec_exit
+from gateway.events.containers import (
+    emit_for,
+    exec_action,
+    report_detached_exec_exit,
+    report_exec_exit,
+)
 from gateway.responses import json_response
 from gateway.routes.container_lifecycle import lifecycle_of, processes_of, pump_stdin, size_query
 from gateway.routing import Route
@@ -43,6 +49,7 @@ async def post_container_exec(request: web.Request) -> web.Response:
         config["Cmd"] = [cmd]
     if not config.get("Cmd"):
         raise InvalidArgument("No exec command specified")
+    console_size(config, "ExecConfig")
     state = await lifecycle.state(record.id)
     if state.status == PAUSED:
         raise Conflict(f"Container {record.id} is paused, unpause the container before exec")
@@ -58,6 +65,7 @@ async def post_exec_start(request: web.Request) -> web.StreamResponse:
     processes = processes_of(request)
     exec_id = request.match_info["id"]
     body = await _json_body(request)
+    validate_exec_start(body)
     info = await processes.inspect_exec(exec_id)
     if info.running or info.exit_code is not None:
         raise Conflict(f"Error: Exec command {exec_id} is already running")
@@ -65,7 +73,8 @@ async def post_exec_start(request: web.Request) -> web.StreamResponse:
     started = exec_action("exec_start", info.config)
     await emit_for(records, info.container_id, started, execID=exec_id)
     if body.get("Detach"):
-        (await processes.start_exec(exec_id, True)).cancel()
+        report_detached_exec_exit(records, processes, exec_id,
+                                  await processes.start_exec(exec_id, True))
         return web.Response(status=200)
     tty = bool(info.config.get("Tty"))
     # The 101 goes out before the process starts, as with dockerd: clients read
@@ -82,7 +91,10 @@ async def post_exec_start(request: web.Request) -> web.StreamResponse:
         return Hijacked()
     console = body.get("ConsoleSize")
     if tty and isinstance(console, list) and len(console) == 2 and all(console):
-        await stream.resize(int(console[0]), int(console[1]))
+        # The connection is hijacked: an error raised now would leave it open
+        # with no answer. A process already gone keeps no terminal to size.
+        with contextlib.suppress(DockyardError):
+            await stream.resize(int(console[0]), int(console[1]))
     detach_keys = parse_detach_keys(str(info.config.get("DetachKeys") or ""))
     try:
         detached = asyncio.Event()

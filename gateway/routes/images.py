@@ -11,6 +11,7 @@ from aiohttp import web
 from gateway import query
 from gateway.events import emit
 from gateway.events import images as image_events
+from gateway.events.prunes import emit_images_pruned
 from gateway.image_views import delete_json, history_json, inspect_json, prune_json, summary_json
 from gateway.keys import BACKENDS
 from gateway.responses import JSON_CONTENT_TYPE, encode_json, json_response
@@ -107,6 +108,7 @@ async def delete_image(request: web.Request) -> web.Response:
 
 async def post_images_prune(request: web.Request) -> web.Response:
     result = await request.app[BACKENDS].images.prune_images(query.filters(request))
+    emit_images_pruned(result.deleted, result.space_reclaimed)
     return json_response(prune_json(result))
 
 

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from gateway import query
 from gateway.containers import network_attach
+from gateway.events import prunes as prune_events
 from gateway.events import resources as resource_events
 from gateway.keys import BACKENDS
 from gateway.network_views import network_json, spec_from_body
@@ -56,7 +57,11 @@ async def delete_network(request: web.Request) -> web.Response:
 
 
 async def post_networks_prune(request: web.Request) -> web.Response:
-    deleted = await request.app[BACKENDS].networks.prune_networks(query.filters(request))
+    networks = request.app[BACKENDS].networks
+    filters = query.filters(request)
+    before = await networks.list_networks()
+    deleted = await networks.prune_networks(filters)
+    prune_events.emit_networks_pruned(before, deleted)
     return json_response({"NetworksDeleted": deleted})
 
 

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from gateway import query
 from gateway.backends import VolumeBackend
+from gateway.events.prunes import emit_volumes_pruned
 from gateway.events.resources import emit_volume
 from gateway.keys import BACKENDS
 from gateway.responses import json_response
@@ -62,6 +63,7 @@ async def post_volumes_prune(request: web.Request) -> web.Response:
         # Before API 1.42 prune removed every unused volume, named ones included.
         filters = {**filters, "all": ("true",)}
     result = await _volumes(request).prune_volumes(filters)
+    emit_volumes_pruned(result.deleted, result.space_reclaimed)
     return json_response(prune_json(result))
 
 

@@ -8,7 +8,8 @@ DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 
 
 def _key(text: str) -> int:
-    if len(text) == 1:
+    # One byte, as Go counts a string's length: "é" is two, and no key.
+    if len(text.encode()) == 1:
         return ord(text)
     if text.startswith("ctrl-") and len(text) == 6:
         char = text[5]

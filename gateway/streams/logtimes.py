@@ -20,7 +20,11 @@ def parse_log_time(text: str) -> int:
         nanos = int((fraction + "000000000")[:9]) if fraction else 0
     except ValueError:
         raise InvalidArgument(f"invalid value for since/until: {text!r}") from None
-    return whole * 1_000_000_000 + nanos
+    total = whole * 1_000_000_000 + nanos
+    if not -(1 << 63) <= total < (1 << 63):
+        # Beyond 64-bit nanoseconds (the year 2262): no log entry is that far out.
+        raise InvalidArgument(f"invalid value for since/until: {text!r}: value out of range")
+    return total
 
 
 def format_timestamp(nanos: int) -> str:

@@ -107,9 +107,13 @@ def write(path: Path, value: str | int) -> None:
 def subtree(path: Path) -> list[Path]:
     """``path`` and every cgroup below it, deepest first (the order rmdir needs)."""
     found: list[Path] = []
-    if not path.is_dir():
+    try:
+        children = list(path.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        # Absent, or removed meanwhile (runc tidies the cgroups of a create
+        # that failed while cgroupd looks): nothing of it is left to handle.
         return found
-    for child in path.iterdir():
+    for child in children:
         if child.is_dir() and not child.is_symlink():
             found.extend(subtree(child))
     found.append(path)

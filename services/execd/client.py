@@ -166,6 +166,13 @@ class ContainersClient:
         request = execd_pb2.KillContainerRequest(container_id=container_id, signal=signal)
         await call(lambda: self._stub.KillContainer(request, timeout=self._timeout))
 
+    async def record_start_error(self, container_id: str, error: str) -> RuntimeState:
+        """Keep a start's failure in State (Error, ExitCode 128) as dockerd does."""
+        request = execd_pb2.RecordStartErrorRequest(container_id=container_id, error=error)
+        r: execd_pb2.RecordStartErrorResponse = await call(
+            lambda: self._stub.RecordStartError(request, timeout=self._timeout))
+        return state_from_pb(r.state)
+
     async def container_state(self, container_id: str) -> RuntimeState:
         request = execd_pb2.GetContainerStateRequest(container_id=container_id)
         r: execd_pb2.GetContainerStateResponse = await call(
@@ -245,6 +252,11 @@ class ContainersClient:
         """Forget an ended exec session (Conflict while it still runs)."""
         request = execd_pb2.RemoveExecRequest(exec_id=exec_id)
         await call(lambda: self._stub.RemoveExec(request, timeout=self._timeout))
+
+    async def kill_exec(self, exec_id: str, signal: str = "") -> None:
+        """Signal a running exec session's process (SIGKILL by default)."""
+        request = execd_pb2.KillExecRequest(exec_id=exec_id, signal=signal)
+        await call(lambda: self._stub.KillExec(request, timeout=self._timeout))
 
     async def resize_exec(self, exec_id: str, height: int, width: int) -> None:
         request = execd_pb2.ResizeExecRequest(exec_id=exec_id, height=height, width=width)

@@ -99,6 +99,18 @@ class ExecSessions:
             raise Conflict(f"exec {exec_id} is still running")
         self._sessions.pop(exec_id, None)
 
+    def kill(self, exec_id: str, signal_number: int) -> None:
+        """Signal a running session's process (a health probe past its timeout).
+
+        The pid is the process runc started in the container and still waits
+        for (runc stays its parent until it is reaped), so it names no other.
+        """
+        session = self.get(exec_id)
+        if not session.running or session.pid <= 0:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(session.pid, signal_number)
+
     def forget_container(self, container_id: str) -> None:
         for exec_id in self.for_container(container_id):
             self._sessions.pop(exec_id, None)

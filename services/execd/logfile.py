@@ -9,11 +9,15 @@ one per piece, its newline kept when it had one.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
+
+from services.execd import logrotate
 
 STDOUT = 1
 STDERR = 2
@@ -83,52 +87,120 @@ class LogQuery:
         return not (self.until_nanos and entry.time_nanos > self.until_nanos)
 
 
-def _read_entries(path: Path, offset: int) -> tuple[list[LogEntry], int]:
-    """Complete lines from ``offset``; the offset after the last complete one."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            data = f.read()
-    except FileNotFoundError:
-        return [], offset
-    end = data.rfind(b"\n")
-    if end < 0:
-        return [], offset
-    entries = [e for line in data[:end].split(b"\n") if (e := parse_line(line)) is not None]
-    return entries, offset + end + 1
+def _entries_of(data: bytes) -> list[LogEntry]:
+    return [e for line in data.split(b"\n") if (e := parse_line(line)) is not None]
+
+
+def _read_all(path: Path, live: _LiveFile | None = None) -> list[LogEntry]:
+    """Every complete entry of the log, its rotated files first (oldest to newest).
+
+    With ``live``, the file conmon writes is read through it (and so is not
+    read twice should a rotation have renamed it meanwhile).
+    """
+    entries: list[LogEntry] = []
+    files = logrotate.log_files(path)
+    for file in files[:-1] if live is not None else files:
+        try:
+            with open(file, "rb") as f:
+                if live is not None and live.holds(os.fstat(f.fileno()).st_ino):
+                    continue
+                data = f.read()
+        except FileNotFoundError:
+            continue
+        end = data.rfind(b"\n")
+        if end >= 0:
+            entries += _entries_of(data[:end])
+    if live is not None:
+        entries += live.read_new()
+    return entries
+
+
+class _LiveFile:
+    """The log file conmon writes, read as it grows and followed when it is replaced.
+
+    conmon replaces the file (a rotation, or its own restart at max-size) by
+    renaming a new one over the path; the old one is read to its end through
+    the descriptor held here before the new one is taken up.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._file: BinaryIO | None = None
+        self._pending = b""
+        self._open()
+
+    def _open(self) -> None:
+        try:
+            self._file = open(self._path, "rb")  # noqa: SIM115 - held across polls
+        except FileNotFoundError:
+            self._file = None
+        self._pending = b""
+
+    def holds(self, inode: int) -> bool:
+        return self._file is not None and os.fstat(self._file.fileno()).st_ino == inode
+
+    def read_new(self) -> list[LogEntry]:
+        if self._file is None:
+            self._open()
+            if self._file is None:
+                return []
+        entries = self._complete(self._file.read())
+        if self._replaced():
+            entries += self._complete(self._file.read())
+            self._file.close()
+            self._open()
+            entries += self.read_new() if self._file is not None else []
+        return entries
+
+    def _complete(self, data: bytes) -> list[LogEntry]:
+        data = self._pending + data
+        end = data.rfind(b"\n")
+        if end < 0:
+            self._pending = data
+            return []
+        self._pending = data[end + 1:]
+        return _entries_of(data[:end])
+
+    def _replaced(self) -> bool:
+        assert self._file is not None
+        try:
+            current = self._path.stat().st_ino
+        except FileNotFoundError:
+            return False  # a rotation under way: conmon still writes the held file
+        return current != os.fstat(self._file.fileno()).st_ino
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
 
 
 async def read_log(
     path: Path, query: LogQuery, still_running: Callable[[], bool]
 ) -> AsyncIterator[LogEntry]:
     """The selected entries; with ``follow``, new ones until the container stops."""
-    entries, offset = await asyncio.to_thread(_read_entries, path, 0)
-    selected = [e for e in entries if query.wants(e)]
-    if query.tail >= 0:
-        selected = list(deque(selected, maxlen=query.tail)) if query.tail else []
-    for entry in selected:
-        yield entry
-    if not query.follow:
-        return
-    while True:
-        running = still_running()
-        entries, new_offset = await asyncio.to_thread(_read_entries, path, offset)
-        if new_offset < offset or _size(path) < offset:
-            offset = 0  # conmon truncated the file at its size limit
-            continue
-        offset = new_offset
-        for entry in entries:
-            if query.until_nanos and entry.time_nanos > query.until_nanos:
-                return
-            if query.wants(entry):
-                yield entry
-        if not running and not entries:
-            return
-        await asyncio.sleep(FOLLOW_POLL_SECONDS)
-
-
-def _size(path: Path) -> int:
+    # The live file is opened first and read through its descriptor from
+    # then on: a rotation meanwhile is seen by its inode.
+    live = await asyncio.to_thread(_LiveFile, path) if query.follow else None
     try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
+        entries = await asyncio.to_thread(_read_all, path, live)
+        selected = [e for e in entries if query.wants(e)]
+        if query.tail >= 0:
+            selected = list(deque(selected, maxlen=query.tail)) if query.tail else []
+        for entry in selected:
+            yield entry
+        if live is None:
+            return
+        while True:
+            running = still_running()
+            entries = await asyncio.to_thread(live.read_new)
+            for entry in entries:
+                if query.until_nanos and entry.time_nanos > query.until_nanos:
+                    return
+                if query.wants(entry):
+                    yield entry
+            if not running and not entries:
+                return
+            await asyncio.sleep(FOLLOW_POLL_SECONDS)
+    finally:
+        if live is not None:
+            live.close()

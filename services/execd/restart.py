@@ -33,13 +33,19 @@ class RestartPolicy:
         return cls(name or "no", count)
 
     def should_restart(self, exit_code: int, restart_count: int, stopped_by_user: bool) -> bool:
-        """Docker's rule after an exit the daemon did not cause itself."""
+        """Docker's rule (its restartmanager) after an exit no stop or kill asked for.
+
+        The exit a stop (or a kill by SIGKILL or the stop signal) causes is
+        never restarted; the caller knows it. ``stopped_by_user`` is set by
+        any stop or kill, also one whose signal the process survived or died
+        of unasked: only ``unless-stopped`` then stays down.
+        """
         if self.name == "always":
-            return not stopped_by_user
+            return True
         if self.name == "unless-stopped":
             return not stopped_by_user
         if self.name == "on-failure":
-            if stopped_by_user or exit_code == 0:
+            if exit_code == 0:
                 return False
             return self.maximum_retry_count == 0 or restart_count < self.maximum_retry_count
         return False

@@ -23,6 +23,7 @@ from services.execd.logsize import parse_size
 from services.execd.models import PAUSED, RESTARTING, RUNNING, RuntimeState
 from services.execd.runc import Runc
 from services.execd.runtimes import ComponentVersion, OciRuntime, discover, locate
+from services.execd.signals import parse_signal
 from services.execd.specbridge import DaemonSettings, inputs_from
 from services.execd.startspec import StartSpec
 from services.execd.supervisor import Supervisor
@@ -113,6 +114,12 @@ class RuntimeServicer(execd_pb2_grpc.RuntimeServicer):
         await self._sup.kill(request.container_id, request.signal)
         return execd_pb2.KillContainerResponse()
 
+    async def RecordStartError(
+        self, request: execd_pb2.RecordStartErrorRequest, context: Context
+    ) -> execd_pb2.RecordStartErrorResponse:
+        state = await self._sup.record_start_error(request.container_id, request.error)
+        return execd_pb2.RecordStartErrorResponse(state=state_pb(state))
+
     async def GetContainerState(
         self, request: execd_pb2.GetContainerStateRequest, context: Context
     ) -> execd_pb2.GetContainerStateResponse:
@@ -189,7 +196,31 @@ class RuntimeServicer(execd_pb2_grpc.RuntimeServicer):
                 raise
         finally:
             feeder.cancel()
-            self._sup.cancel_attach(container_id, future)
+            if not first.stdin and _connected(future) and self._sup.stdin_closes_on_any_leave(
+                    container_id):
+                self._park(future.result())
+            else:
+                self._sup.cancel_attach(container_id, future)
+
+    def _park(self, connection: attach.AttachConnection) -> None:
+        """Keep a leaving client's connection, drained, until conmon ends it.
+
+        conmon closes a StdinOnce container's stdin when any attach
+        connection ends; dockerd closes it only when the client that gave
+        stdin ends it. So a client without stdin leaves its connection behind:
+        it goes when the container's output ends.
+        """
+
+        async def drain() -> None:
+            try:
+                while await connection.read() is not None:
+                    pass
+            finally:
+                connection.close()
+
+        task = asyncio.ensure_future(drain())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _feed_attach(
         self,
@@ -246,6 +277,10 @@ class RuntimeServicer(execd_pb2_grpc.RuntimeServicer):
             task = asyncio.ensure_future(self._execs.wait_detached(session))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
+            # The stream lasts as long as the process, so the gateway learns
+            # of its end (exec_die); a client that leaves cancels only this wait.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(task)
             return
         feeder = asyncio.ensure_future(self._feed_exec(session, requests))
         try:
@@ -303,6 +338,12 @@ class RuntimeServicer(execd_pb2_grpc.RuntimeServicer):
         self._execs.remove(request.exec_id)
         return execd_pb2.RemoveExecResponse()
 
+    async def KillExec(
+        self, request: execd_pb2.KillExecRequest, context: Context
+    ) -> execd_pb2.KillExecResponse:
+        self._execs.kill(request.exec_id, parse_signal(request.signal))
+        return execd_pb2.KillExecResponse()
+
     async def ListProcesses(
         self, request: execd_pb2.ListProcessesRequest, context: Context
     ) -> execd_pb2.ListProcessesResponse:
@@ -312,6 +353,10 @@ class RuntimeServicer(execd_pb2_grpc.RuntimeServicer):
         return execd_pb2.ListProcessesResponse(
             titles=titles, processes=[execd_pb2.ProcessRow(columns=row) for row in rows]
         )
+
+
+def _connected(future: asyncio.Future[attach.AttachConnection]) -> bool:
+    return future.done() and not future.cancelled() and future.exception() is None
 
 
 async def register(server: grpc.aio.Server, context: ServiceContext) -> Sequence[str]:

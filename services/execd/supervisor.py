@@ -28,6 +28,7 @@ from services.common.timing import timed
 from services.execd import conmon, layout, leftovers, restart
 from services.execd.attach import AttachConnection
 from services.execd.inotify import DirectoryWatch
+from services.execd.logrotate import LogRotator, RotationPolicy
 from services.execd.models import (
     CREATED,
     EXITED,
@@ -55,6 +56,8 @@ DISCARD_TIMEOUT = 5.0
 SWEEP_AGAIN_AFTER = (3.0, 15.0, 60.0)
 """When recover() looks again for runs of starts cut short (seconds, one after another)."""
 LOST_EXIT_CODE = 255
+START_FAILED_CODE = 128
+"""dockerd's exit code of a container whose start failed for any other reason."""
 """Docker's exit code for a container whose process vanished without a trace."""
 
 
@@ -65,15 +68,33 @@ def now_rfc3339() -> str:
     return f"{stamp}.{ns % 1_000_000_000:09d}Z"
 
 
-def start_error(message: str) -> tuple[int, Exception]:
-    """Docker's exit code and error kind for a process that could not start."""
+def start_error(message: str, command: str = "") -> tuple[int, Exception]:
+    """Docker's exit code and error kind for a process that could not start.
+
+    As dockerd's translateContainerdStartErr: 127 only when the message is
+    about the ``command`` (a missing bind source is no missing command, and
+    gets 128 like any other failure); ENOTDIR gets dockerd's hint.
+    """
     text = f"failed to create task for container: OCI runtime create failed: {message}: unknown"
     lowered = message.lower()
-    if "executable file not found" in lowered or "no such file or directory" in lowered:
+    about_command = not command or command.lower() in lowered
+    if about_command and (
+            "executable file not found" in lowered or "no such file or directory" in lowered):
         return 127, InvalidArgument(text)
     if "permission denied" in lowered:
         return 126, InvalidArgument(text)
-    return 128, Internal(text)
+    if "not a directory" in lowered:
+        return 128, InvalidArgument(
+            f"{text}: Are you trying to mount a directory onto a file (or vice-versa)? "
+            "Check if the specified host path exists and is the expected type")
+    return START_FAILED_CODE, Internal(text)
+
+
+def _command_of(spec: StartSpec) -> str:
+    """The first word the container runs (inspect's Path)."""
+    config = spec.config()
+    words = [*(config.get("Entrypoint") or ()), *(config.get("Cmd") or ())]
+    return str(words[0]) if words else ""
 
 
 @dataclass
@@ -111,6 +132,7 @@ class Supervisor:
         self._restart_delay: dict[str, float] = {}
         self._watch: DirectoryWatch | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._rotator = LogRotator()
 
     # ---- start-up and shutdown -------------------------------------------------
 
@@ -147,9 +169,13 @@ class Supervisor:
             elif self._monitor_pid(container_id) is not None or exit_file.exists():
                 # Adopted; an exit already written (or written from now on,
                 # seen by the watch) is handled like any other.
+                # A stop or kill under way when execd went is not undone by a
+                # policy restart (what it asked for was kept in memory only).
                 self._runs[container_id] = _Run(
-                    pid=state.pid, started=_monotonic_of(state.started_at)
+                    pid=state.pid, started=_monotonic_of(state.started_at),
+                    exit_on_next=state.stopped_by_user,
                 )
+                self._watch_log(container_id)
                 if exit_file.exists():
                     self._spawn(self._handle_exit(container_id))
             else:
@@ -240,6 +266,7 @@ class Supervisor:
     async def close(self) -> None:
         if self._watch is not None:
             self._watch.close()
+        self._rotator.close()
         for task in [*self._restart_tasks.values(), *self._tasks]:
             task.cancel()
 
@@ -314,6 +341,7 @@ class Supervisor:
         try:
             with timed("execd.spec"):
                 document = self._build_spec(spec)
+            rotation = self._rotation_policy(spec)
         except Exception:
             self._fail_pending_attach(container_id)
             raise
@@ -336,14 +364,14 @@ class Supervisor:
             # included; Docker closes it only at the stdin EOF of a StdinOnce
             # container without a terminal, so a TTY's stays open to re-attach.
             leave_stdin_open=not bool(config.get("StdinOnce")) or bool(config.get("Tty")),
-            log_size_max=self._log_size_max,
+            log_size_max=rotation.conmon_size_max,
         )
         try:
             with timed("execd.create"):
                 pid = await conmon.create_under_monitor(self._conmon, options)
         except conmon.RuntimeCreateError as e:
             self._fail_pending_attach(container_id)
-            code, error = start_error(e.message)
+            code, error = start_error(e.message, _command_of(spec))
             await self._save(replace(
                 base, status=EXITED if base.started_at != ZERO_TIME else CREATED,
                 pid=0, exit_code=code, error=str(error), finished_at=now_rfc3339(),
@@ -360,16 +388,33 @@ class Supervisor:
                 await self._runc.start(container_id)
         except RuncError as e:
             await self._runc.delete(container_id)
-            code, error = start_error(e.message)
+            code, error = start_error(e.message, _command_of(spec))
             self._runs.pop(container_id, None)
             await self._save(replace(base, status=EXITED, pid=0, exit_code=code, error=str(error),
                                      finished_at=now_rfc3339()))
             raise error from None
+        self._rotator.watch(container_id, log_path, rotation, bundle)
         with timed("execd.save"):
             return await self._save(replace(
                 base, status=RUNNING, pid=pid, exit_code=0, error="", oom_killed=False,
                 started_at=now_rfc3339(), finished_at=base.finished_at,
             ))
+
+    def _rotation_policy(self, spec: StartSpec) -> RotationPolicy:
+        """The container's max-size/max-file (its LogConfig holds the daemon's log-opts)."""
+        log_config = spec.host_config().get("LogConfig")
+        options = log_config.get("Config") if isinstance(log_config, dict) else None
+        return RotationPolicy.from_options(
+            options if isinstance(options, dict) else {}, self._log_size_max)
+
+    def _watch_log(self, container_id: str) -> None:
+        """Rotate the log of an adopted run again (execd restarted)."""
+        spec = self.saved_spec(container_id)
+        if spec is None:
+            return
+        with contextlib.suppress(InvalidArgument):
+            self._rotator.watch(container_id, self.log_path(container_id),
+                                self._rotation_policy(spec), self._paths.bundle(container_id))
 
     # ---- attach ----------------------------------------------------------------------
 
@@ -422,6 +467,13 @@ class Supervisor:
             return Path(spec.log_path)
         return self._paths.default_log_path(container_id)
 
+    def stdin_closes_on_any_leave(self, container_id: str) -> bool:
+        """Whether conmon closes the container's stdin when any attach connection ends
+        (a StdinOnce container without a terminal; see ``leave_stdin_open``)."""
+        spec = self.saved_spec(container_id)
+        config = spec.config() if spec else {}
+        return bool(config.get("OpenStdin") and config.get("StdinOnce") and not config.get("Tty"))
+
     def has_tty(self, container_id: str) -> bool:
         spec = self.saved_spec(container_id)
         return bool(spec and spec.config().get("Tty"))
@@ -437,13 +489,16 @@ class Supervisor:
                     f"Cannot kill container: {container_id}: "
                     f"Container {container_id} is not running"
                 )
-            # As dockerd: SIGKILL or the container's stop signal means "stay
-            # down"; any other signal is just delivered, and if the process
-            # dies of it the restart policy applies.
-            if number in (int(signal.SIGKILL), self._stop_signal_number(container_id)):
-                await self._save(replace(state, stopped_by_user=True))
-            await self._runc.kill(container_id, number)
+            # As dockerd (daemon/kill.go): every kill counts as the user's
+            # stop for unless-stopped; the exit it causes is not restarted
+            # when the signal is SIGKILL or the configured StopSignal (any
+            # signal when none is configured). Otherwise, should the process
+            # die of it, the restart policy applies.
+            await self._save(replace(state, stopped_by_user=True))
             run = self._runs.get(container_id)
+            if run is not None and self._kill_ends_run(container_id, number):
+                run.exit_on_next = True
+            await self._runc.kill(container_id, number)
         # As dockerd: a SIGKILL returns once the exit is recorded (outside the
         # lock, which the exit handler takes), so `docker kill` then `inspect`
         # shows the container exited.
@@ -451,13 +506,26 @@ class Supervisor:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(run.exited.wait(), KILL_WAIT_SECONDS)
 
-    def _stop_signal_number(self, container_id: str) -> int:
+    async def record_start_error(self, container_id: str, message: str) -> RuntimeState:
+        """A start the gateway could not take as far as execd (see the proto)."""
+        layout_check(container_id)
+        async with self._lock(container_id):
+            state = self._states.get(container_id) or RuntimeState(container_id=container_id)
+            if state.status in (RUNNING, PAUSED, RESTARTING):
+                return state
+            return await self._save(replace(
+                state, error=message, exit_code=state.exit_code or START_FAILED_CODE))
+
+    def _kill_ends_run(self, container_id: str, number: int) -> bool:
+        """Whether a kill by ``number`` is a stop (its exit is not restarted), as dockerd."""
         spec = self.saved_spec(container_id)
         configured = str(spec.config().get("StopSignal") or "") if spec else ""
+        if number == int(signal.SIGKILL) or not configured:
+            return True
         try:
-            return parse_signal(configured or "SIGTERM", int(signal.SIGTERM))
+            return parse_signal(configured, int(signal.SIGTERM)) == number
         except InvalidArgument:
-            return int(signal.SIGTERM)
+            return True
 
     async def stop(
         self, container_id: str, signal_name: str, grace: int | None, for_restart: bool = False
@@ -560,15 +628,45 @@ class Supervisor:
             # the gateway finds the cgroup empty when it gives it back. The
             # exit file stays until the exit is recorded: if etcd or execd
             # goes away in between, the next recover() finds it again.
-            with timed("execd.exit_runc_delete"):
-                await self._runc.delete(container_id)
+            delete_after = self._delete_after_record(container_id)
+            if not delete_after:
+                with timed("execd.exit_runc_delete"):
+                    await self._runc.delete(container_id)
             with timed("execd.exit_record"):
                 await self._record_exit(container_id, code, oom)
             exit_file.unlink(missing_ok=True)
+            if delete_after:
+                # Still under the lock: the removal's delete() waits for it,
+                # and runs it again if this one failed.
+                try:
+                    with timed("execd.exit_runc_delete_after_record"):
+                        await self._runc.delete(container_id)
+                except Internal as e:
+                    log.warning("runc delete of %s failed: %s", container_id[:12], e.message)
+
+    def _delete_after_record(self, container_id: str) -> bool:
+        """Whether runc's delete of an exited container may follow the exit's record.
+
+        A ``--rm`` container is removed as soon as its exit is recorded: with
+        ``runc delete`` after the record, the gateway gives back its sandbox,
+        cgroup and snapshot meanwhile, one runc run less before ``docker run
+        --rm`` returns. Only with a PID namespace of its own: the kernel kills
+        every other process in it before the exit of its init can be seen, so
+        the cgroup is empty without runc's help. (If execd goes away before
+        the delete, :meth:`delete` or the next recover() finds the stopped
+        runc container and deletes it.)
+        """
+        spec = self.saved_spec(container_id)
+        if spec is None:
+            return False
+        host_config = spec.host_config()
+        return bool(host_config.get("AutoRemove")) and \
+            str(host_config.get("PidMode") or "private") == "private"
 
     async def _record_exit(self, container_id: str, code: int, oom: bool) -> None:
         state = self._states.get(container_id) or RuntimeState(container_id=container_id)
         run = self._runs.pop(container_id, None)
+        self._rotator.forget(container_id)
         seconds_up = time.monotonic() - run.started if run else 0.0
         exited = replace(state, status=EXITED, pid=0, exit_code=code, oom_killed=oom,
                          finished_at=now_rfc3339())
@@ -638,8 +736,9 @@ class Supervisor:
             self._fail_pending_attach(container_id)
             self._states.pop(container_id, None)
             self._restart_delay.pop(container_id, None)
-            await self._store.delete(runtime_key(container_id))
-            await asyncio.to_thread(_remove_files, self._paths, container_id)
+            # The record and the files go at once: both are on the way of docker rm.
+            await asyncio.gather(self._store.delete(runtime_key(container_id)),
+                                 asyncio.to_thread(_remove_files, self._paths, container_id))
         self._locks.pop(container_id, None)
 
     async def wait_exit(self, container_id: str) -> None:

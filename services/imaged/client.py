@@ -15,6 +15,7 @@ from services.common.grpc_client import DEFAULT_TIMEOUT, call
 from services.common.grpc_errors import error_from_rpc
 from services.imaged.models import CommitOptions as CommitRequest
 from services.imaged.models import (
+    CopyMount,
     DeleteItem,
     Filters,
     HistoryEntry,
@@ -39,6 +40,11 @@ class PreparedSnapshot:
 
 def _filters(filters: Filters | None) -> list[imaged_pb2.Filter]:
     return [imaged_pb2.Filter(name=k, values=list(v)) for k, v in (filters or {}).items()]
+
+
+def _copy_mounts_pb(mounts: Sequence[CopyMount]) -> list[imaged_pb2.CopyMount]:
+    return [imaged_pb2.CopyMount(source=m.source, destination=m.destination,
+                                 read_only=m.read_only) for m in mounts]
 
 
 def _items(items: Sequence[imaged_pb2.DeleteItem]) -> tuple[DeleteItem, ...]:
@@ -204,13 +210,17 @@ class ImagesClient:
         finally:
             stream.cancel()
 
-    async def stat_container_path(self, container_id: str, path: str,
-                                  container: str, pid: int = 0) -> PathStat:
-        """``HEAD /containers/{id}/archive``: what ``path`` is inside the container."""
+    async def stat_container_path(self, container_id: str, path: str, container: str,
+                                  pid: int = 0, *, mounts: Sequence[CopyMount] = ()) -> PathStat:
+        """``HEAD /containers/{id}/archive``: what ``path`` is inside the container.
+
+        ``mounts``: a stopped container's volumes and binds, seen where they are mounted.
+        """
         response: imaged_pb2.StatContainerPathResponse = await call(
             lambda: self._stub.StatContainerPath(
                 imaged_pb2.StatContainerPathRequest(
-                    container_id=container_id, path=path, container=container, pid=pid),
+                    container_id=container_id, path=path, container=container, pid=pid,
+                    mounts=_copy_mounts_pb(mounts)),
                 timeout=self._timeout,
             )
         )
@@ -218,12 +228,14 @@ class ImagesClient:
                         mtime=response.mtime, link_target=response.link_target)
 
     async def read_container_archive(
-        self, container_id: str, path: str, container: str, pid: int = 0
+        self, container_id: str, path: str, container: str, pid: int = 0, *,
+        mounts: Sequence[CopyMount] = (),
     ) -> AsyncIterator[bytes]:
         """``path`` of the container as a tar; a missing path fails on the first iteration."""
         stream = self._stub.ReadContainerArchive(
             imaged_pb2.ReadContainerArchiveRequest(
-                container_id=container_id, path=path, container=container, pid=pid),
+                container_id=container_id, path=path, container=container, pid=pid,
+                mounts=_copy_mounts_pb(mounts)),
             timeout=LONG_TIMEOUT,
         )
         try:
@@ -237,7 +249,7 @@ class ImagesClient:
     async def write_container_archive(
         self, container_id: str, path: str, container: str, chunks: AsyncIterable[bytes],
         *, no_overwrite_dir_non_dir: bool = False, owner: tuple[int, int] | str | None = None,
-        pid: int = 0,
+        pid: int = 0, mounts: Sequence[CopyMount] = (),
     ) -> None:
         """Extract the tar in ``chunks`` into the directory ``path`` of the container.
 
@@ -254,6 +266,7 @@ class ImagesClient:
                     chown=owner is not None, uid=numeric[0] if numeric else 0,
                     gid=numeric[1] if numeric else 0, pid=pid,
                     user=owner if isinstance(owner, str) else "",
+                    mounts=_copy_mounts_pb(mounts),
                 )
             )
             async for chunk in chunks:

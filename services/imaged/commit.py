@@ -19,8 +19,8 @@ from typing import Any
 
 from services.common.errors import NotFound
 from services.imaged.changes import apply_change
+from services.imaged.config_order import ordered_config
 from services.imaged.container_fs import write_layer_tar
-from services.imaged.importer import _ordered
 from services.imaged.layerimport import register_layer, unpack_file_keeping_archive
 from services.imaged.models import CommitOptions
 from services.imaged.records import ImageRecord
@@ -44,7 +44,7 @@ def commit_config(
     }
     if options.author:
         document["author"] = options.author
-    document["config"] = _ordered(config)
+    document["config"] = ordered_config(config)
     document["container"] = options.container_id
     document["created"] = created
     if options.comment:

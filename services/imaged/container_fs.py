@@ -5,7 +5,7 @@ Paths are opened by the kernel confined to the container's root
 through file descriptors relative to their parent, with ``O_NOFOLLOW``, so a
 container swapping a symlink while we copy can at worst make us copy the
 wrong file of its own, never one of the host. Extraction reuses the layer
-unpacker's fd-based resolution (:mod:`services.imaged.unpack`) rooted at the
+unpacker's fd-based writer (:mod:`services.imaged.tree_writer`) rooted at the
 extraction directory.
 
 Blocking throughout: callers run these functions in a worker thread.
@@ -31,15 +31,8 @@ from services.imaged.initlayer import INIT_PATHS
 from services.imaged.inroot import openat_in_root, split_container_path
 from services.imaged.models import PathStat
 from services.imaged.snapshots import is_whiteout
-from services.imaged.unpack import (
-    MAX_SYMLINKS,
-    OPAQUE_WHITEOUT,
-    OPAQUE_XATTR,
-    WHITEOUT_PREFIX,
-    _apply_metadata,
-    _Extractor,
-    clean_parts,
-)
+from services.imaged.tree_writer import MAX_SYMLINKS, TreeWriter, apply_metadata, clean_parts
+from services.imaged.unpack import OPAQUE_WHITEOUT, OPAQUE_XATTR, WHITEOUT_PREFIX
 
 _DIR_PATH = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
 
@@ -298,7 +291,7 @@ class ExtractOptions:
     """uid/gid every entry gets (``copyUIDGID``); None keeps the archive's."""
 
 
-class _CopyExtractor(_Extractor):
+class _CopyExtractor(TreeWriter):
     """The layer extractor without whiteout semantics, with docker cp's options."""
 
     def __init__(self, root_fd: int, options: ExtractOptions) -> None:
@@ -313,12 +306,12 @@ class _CopyExtractor(_Extractor):
         with self.root.directory(parent_parts, create=True) as parent:
             if self.options.no_overwrite_dir_non_dir:
                 _check_overwrite(parent, name, member)
-            self._create(parent, name, member, tar)
+            self.create_entry(parent, name, member, tar)
             if member.islnk():
                 return
             if self.options.owner is not None:
                 member.uid, member.gid = self.options.owner
-            _apply_metadata(parent, name, member)
+            apply_metadata(parent, name, member)
         if member.isdir():
             self.dir_times.append((parts, int(member.mtime * 1_000_000_000)))
 

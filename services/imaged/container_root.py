@@ -7,14 +7,19 @@ have exited and the number been reused by a host process. So ``/proc/<pid>``
 is opened once, checked to be in the container's cgroup, and the root opened
 relative to that same directory, which fails once the process is gone; the
 caller then works on the held fd, never on the number again. Otherwise (not
-running, or gone meanwhile) the snapshot's mount point is the root.
+running, or gone meanwhile) the snapshot's mount point is the root, with the
+container's volumes and binds mounted over it for the copy.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from services.imaged.copy_view import copy_view
+from services.imaged.models import CopyMount
 
 _DIR = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
 
@@ -46,11 +51,22 @@ def _running_root(container_id: str, pid: int) -> int | None:
 
 
 @contextlib.contextmanager
-def container_root(snapshot_root: str, container_id: str, pid: int) -> Iterator[str]:
-    """A path naming the container's root for as long as the context lasts."""
+def container_root(
+    snapshot_root: str, container_id: str, pid: int,
+    mounts: Sequence[CopyMount] = (), data_root: Path | None = None,
+) -> Iterator[str]:
+    """A path naming the container's root for as long as the context lasts.
+
+    Not running: the snapshot, with ``mounts`` (its volumes and binds) mounted for
+    the time of the context when ``data_root`` is given (:mod:`copy_view`).
+    """
     root_fd = _running_root(container_id, pid) if pid > 0 else None
     if root_fd is None:
-        yield snapshot_root
+        if data_root is None:
+            yield snapshot_root
+            return
+        with copy_view(snapshot_root, mounts, data_root) as view:
+            yield view
         return
     try:
         yield f"/proc/self/fd/{root_fd}"

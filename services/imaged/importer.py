@@ -23,19 +23,13 @@ from typing import Any
 
 from services.common.errors import InvalidArgument
 from services.imaged.changes import apply_changes
+from services.imaged.config_order import ordered_config
 from services.imaged.layerimport import register_layer, unpack_keeping_archive
 from services.imaged.models import ImportOptions
 from services.imaged.records import ImageRecord
 from services.imaged.reference import Reference, repo_tag
 from services.imaged.service import ImageService, labels_of, now_rfc3339, unix_of
 
-# Go's encoding/json order for container.Config; keys absent here keep their place after.
-_CONFIG_ORDER = (
-    "Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
-    "ExposedPorts", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck",
-    "ArgsEscaped", "Image", "Volumes", "WorkingDir", "Entrypoint", "NetworkDisabled",
-    "MacAddress", "OnBuild", "Labels", "StopSignal", "StopTimeout", "Shell",
-)
 _GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386",
             "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
 
@@ -85,19 +79,13 @@ def parse_platform(text: str) -> tuple[str, str, str]:
     return "linux", arch, parts[2] if len(parts) > 2 else ""
 
 
-def _ordered(config: dict[str, Any]) -> dict[str, Any]:
-    ordered = {k: config[k] for k in _CONFIG_ORDER if k in config}
-    ordered.update({k: v for k, v in config.items() if k not in ordered})
-    return ordered
-
-
 def image_config(
     container_config: dict[str, Any], diff_id: str, comment: str, created: str,
     os_name: str, arch: str, variant: str,
 ) -> bytes:
     """The image config document, in the field order dockerd marshals it."""
     document: dict[str, Any] = {"comment": comment, "created": created,
-                                "config": _ordered(container_config),
+                                "config": ordered_config(container_config),
                                 "architecture": arch}
     if variant:
         document["variant"] = variant

@@ -82,6 +82,15 @@ class SnapshotChange:
 
 
 @dataclass(frozen=True)
+class CopyMount:
+    """A volume or bind that ``docker cp`` of a stopped container sees at ``destination``."""
+
+    source: str
+    destination: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
 class PathStat:
     """dockerd's ContainerPathStat."""
 

@@ -231,19 +231,22 @@ class ImageService:
     # ---- snapshots ------------------------------------------------------------------------
 
     async def _stack(self, chains: tuple[str, ...]) -> list[LayerRecord]:
-        layers = await self.catalog.layers()
-        missing = [c for c in chains if c not in layers]
+        # Only the image's own layers, read at once: not every layer of the store.
+        found = await asyncio.gather(*(self.catalog.layer(c) for c in chains))
+        missing = [c for c, layer in zip(chains, found, strict=True) if layer is None]
         if missing:
             raise Internal(f"layers missing from the store: {', '.join(missing)}")
-        return [layers[c] for c in chains]
+        return [layer for layer in found if layer is not None]
 
     async def prepare_snapshot(self, container_id: str, image: str) -> Path:
         """Mount a fresh writable root filesystem for ``container_id`` over ``image``."""
         check_container_id(container_id)
         async with self.lock:
-            if await self.catalog.snapshot(container_id) is not None:
+            # Read at once: many creates at a time queue on this lock.
+            existing, record = await asyncio.gather(self.catalog.snapshot(container_id),
+                                                    self.catalog.resolve(image))
+            if existing is not None:
                 raise Conflict(f"snapshot for container {container_id} already exists")
-            record = await self.catalog.resolve(image)
             stack = await self._stack(record.layers)
             snapshot = SnapshotRecord(container_id, record.id, record.layers)
             # Record first: a crash between the two leaves a record that remove cleans up,
@@ -260,18 +263,27 @@ class ImageService:
     async def remove_snapshot(self, container_id: str) -> None:
         check_container_id(container_id)
         async with self.lock:
-            snapshot = await self.catalog.snapshot(container_id)
             on_disk = self.snapshotter.snapshot_dir(container_id).exists()
+            # The directory goes while the record is read, and the record while
+            # its image is looked up: every etcd round trip here is on the path
+            # of each docker rm. The record goes last, so a failure on the way
+            # leaves it for a retry to find.
+            snapshot, _ = await asyncio.gather(
+                self.catalog.snapshot(container_id),
+                asyncio.to_thread(self.snapshotter.remove, container_id) if on_disk
+                else asyncio.sleep(0),
+            )
             if snapshot is None and not on_disk:
                 raise NotFound(f"no snapshot for container {container_id}")
-            if on_disk:
-                await asyncio.to_thread(self.snapshotter.remove, container_id)
-            if snapshot is not None:
-                await self.catalog.delete(snapshot)
+            if snapshot is None:
+                await self.collect()
+                return
+            _, image = await asyncio.gather(self.catalog.delete(snapshot),
+                                            self.catalog.image(snapshot.image_id))
             # Only a snapshot whose image was removed meanwhile can have kept
             # layers alive; collecting after every removal reads the whole
             # catalog each time (quadratic when many containers go at once).
-            if snapshot is None or await self.catalog.image(snapshot.image_id) is None:
+            if image is None:
                 await self.collect()
 
     async def snapshot_changes(self, container_id: str) -> list[SnapshotChange]:

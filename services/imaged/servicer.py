@@ -16,7 +16,7 @@ from services.common.errors import InvalidArgument, NotFound
 from services.common.etcd_store import Store
 from services.common.grpc_errors import Context
 from services.common.grpc_server import ServiceContext
-from services.execd.spec.users import resolve_user
+from services.common.users import resolve_user
 from services.imaged.commit import commit_container
 from services.imaged.container_fs import (
     ExtractOptions,
@@ -28,7 +28,7 @@ from services.imaged.container_fs import (
 from services.imaged.container_root import container_root
 from services.imaged.importer import ChunkReader, import_image
 from services.imaged.loader import load_images
-from services.imaged.models import CommitOptions, DeleteItem, Filters, ImportOptions
+from services.imaged.models import CommitOptions, CopyMount, DeleteItem, Filters, ImportOptions
 from services.imaged.records import IMAGES
 from services.imaged.registry.servicer import add_distribution
 from services.imaged.registry.settings import settings_from
@@ -49,6 +49,11 @@ def _filters(filters: Sequence[imaged_pb2.Filter]) -> Filters:
 
 def _items(items: Sequence[DeleteItem]) -> list[imaged_pb2.DeleteItem]:
     return [imaged_pb2.DeleteItem(untagged=i.untagged, deleted=i.deleted) for i in items]
+
+
+def _copy_mounts(mounts: Sequence[imaged_pb2.CopyMount]) -> tuple[CopyMount, ...]:
+    return tuple(CopyMount(source=m.source, destination=m.destination, read_only=m.read_only)
+                 for m in mounts)
 
 
 class ImagesServicer(imaged_pb2_grpc.ImagesServicer):
@@ -191,7 +196,8 @@ class ImagesServicer(imaged_pb2_grpc.ImagesServicer):
         self, request: imaged_pb2.StatContainerPathRequest, context: Context
     ) -> imaged_pb2.StatContainerPathResponse:
         snapshot = await self._snapshot_root(request.container_id)
-        with container_root(snapshot, request.container_id, request.pid) as root:
+        with container_root(snapshot, request.container_id, request.pid,
+                            _copy_mounts(request.mounts), self._data_root) as root:
             st = await asyncio.to_thread(stat_path, root, request.path, request.container)
         return imaged_pb2.StatContainerPathResponse(
             name=st.name, size=st.size, mode=st.mode, mtime=st.mtime,
@@ -203,7 +209,8 @@ class ImagesServicer(imaged_pb2_grpc.ImagesServicer):
     ) -> AsyncIterator[imaged_pb2.ReadContainerArchiveResponse]:
         snapshot = await self._snapshot_root(request.container_id)
         path, name = request.path, request.container
-        with container_root(snapshot, request.container_id, request.pid) as root:
+        with container_root(snapshot, request.container_id, request.pid,
+                            _copy_mounts(request.mounts), self._data_root) as root:
             # Fails NOT_FOUND before the first byte when the path is missing.
             await asyncio.to_thread(stat_path, root, path, name)
             async for chunk in stream_from_thread(
@@ -227,7 +234,8 @@ class ImagesServicer(imaged_pb2_grpc.ImagesServicer):
                     raise InvalidArgument("archive options may be sent only once")
                 yield message.chunk
 
-        with container_root(snapshot, o.container_id, o.pid) as root:
+        with container_root(snapshot, o.container_id, o.pid, _copy_mounts(o.mounts),
+                            self._data_root) as root:
             owner = (o.uid, o.gid) if o.chown else None
             if o.chown and o.user:
                 user = await asyncio.to_thread(resolve_user, root, o.user)

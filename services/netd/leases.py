@@ -14,7 +14,7 @@ import asyncio
 from ipaddress import IPv4Address
 
 from services.common.errors import Conflict, InvalidArgument, Unavailable
-from services.common.etcd_store import Store
+from services.common.etcd_store import Delete, Store
 from services.netd import ipam, records
 from services.netd.models import Lease, Network
 
@@ -79,12 +79,22 @@ class LeaseBook:
 
     async def release_on(self, network_id: str, address: str) -> None:
         """Free ``address`` on the network with this ID (a missing lease is fine)."""
+        write = self.release_write(network_id, address)
+        await self._store.delete(write.key)
+        self.released(network_id, address)
+
+    def release_write(self, network_id: str, address: str) -> Delete:
+        """The deletion that frees ``address``, for a caller's own transaction; call
+        :meth:`released` once it is committed (until then the address stays taken)."""
         try:
-            freed = IPv4Address(address)
+            IPv4Address(address)
         except ValueError:
             raise InvalidArgument(f"invalid IPv4 address: {address}") from None
-        await self._store.delete(records.lease_key(network_id, address))
-        self._taken.get(network_id, set()).discard(freed)
+        return Delete(records.lease_key(network_id, address))
+
+    def released(self, network_id: str, address: str) -> None:
+        """Hand ``address`` out again: its lease key was deleted."""
+        self._taken.get(network_id, set()).discard(IPv4Address(address))
 
     async def drop_all(self, network_id: str) -> None:
         for entry in await self._store.get_prefix(records.lease_prefix(network_id)):

@@ -70,6 +70,8 @@ class NetworkManager:
         self.settings = settings
         self.leases = LeaseBook(store)
         self._lock = asyncio.Lock()
+        self._ids_by_name: dict[str, str] = {}
+        """Names resolved before; each use is checked against the network record."""
 
     @property
     def store(self) -> Store:
@@ -98,8 +100,17 @@ class NetworkManager:
             raise NotFound("network  not found")
         if len(ref) == ID_LENGTH and (found := await self._by_id(ref)) is not None:
             return found
+        # Every sandbox resolves its network (mostly "bridge"): a name seen
+        # before costs one read, not two. Names are unique, so a record that
+        # still carries the name is the one the name key points to.
+        known = self._ids_by_name.get(ref)
+        if known is not None and (found := await self._by_id(known)) is not None \
+                and found.name == ref:
+            return found
+        self._ids_by_name.pop(ref, None)
         name = await self._store.get(records.name_key(ref))
         if name is not None and (found := await self._by_id(records.load_name(name.value))):
+            self._ids_by_name[ref] = found.id
             return found
         if all(c in "0123456789abcdef" for c in ref):
             matches = await self._store.get_prefix(records.NETWORKS + ref)

@@ -33,7 +33,7 @@ from services.common.errors import (
     InvalidArgument,
     NotFound,
 )
-from services.common.etcd_store import Store
+from services.common.etcd_store import Delete, Store, Write
 from services.common.timing import timed
 from services.netd import (
     bridges,
@@ -461,9 +461,6 @@ class SandboxManager:
         )
         has_route = _gateway_endpoint(joined, self._internal_of) is not None
         route = "" if network.internal or has_route else lease.gateway
-        with timed("netd.veth_plug"):
-            await veth.plug(ns_fd, ns_sock, plan, first=first, gateway=route)
-        steps.add(lambda: self._unplug_quiet(plan.host_name, plan.mark))
         endpoint = AttachedEndpoint(
             network_id=network.id, network_name=network.name, endpoint_id=new_endpoint_id(),
             ip_address=lease.address, ip_prefix_len=lease.prefix_length,
@@ -472,11 +469,19 @@ class SandboxManager:
             links=tuple(request.links), interface=plan.ifname, host_interface=plan.host_name,
         )
         key = records.endpoint_key(network.id, cid)
-        await self.store.put(key, records.dump_endpoint(Endpoint(
+        value = records.dump_endpoint(Endpoint(
             container_id=cid, name=spec.container_name, endpoint_id=endpoint.endpoint_id,
             mac_address=mac, ipv4_address=f"{lease.address}/{lease.prefix_length}",
-        )))
+        ))
+        # The endpoint record needs only the lease: written while the links are
+        # made rather than after them. Both are undone if either fails.
+        steps.add(lambda: self._unplug_quiet(plan.host_name, plan.mark))
         steps.add(lambda: self._delete_key(key))
+        with timed("netd.veth_plug"):
+            await _all_or_first_error(
+                veth.plug(ns_fd, ns_sock, plan, first=first, gateway=route),
+                self.store.put(key, value),
+            )
         return endpoint
 
     async def _remove_netns(self, path: Path) -> None:
@@ -568,18 +573,30 @@ class SandboxManager:
             await nsfs.remove(Path(sandbox.netns_path))
             if sandbox.endpoints:
                 self._spawn(self._reap(sandbox.endpoints, cid))
-        for endpoint in sandbox.endpoints:
-            await self.store.delete(records.endpoint_key(endpoint.network_id, cid))
         self.records.pop(cid, None)
-        await self.store.delete(sandbox_key(cid))
-        await asyncio.to_thread(shutil.rmtree, self.files_of(cid), True)
-        await self.refresh_names()
+        # One etcd transaction for the record, its endpoints and (without port
+        # rules to wait for) its leases, while the files go and DNS forgets it:
+        # each separate round trip was on the path of every docker rm.
+        leases = self.networks.leases
+        writes: list[Write] = [Delete(records.endpoint_key(e.network_id, cid))
+                               for e in sandbox.endpoints]
+        writes.append(Delete(sandbox_key(cid)))
+        if not port_rules:
+            writes += [leases.release_write(e.network_id, e.ip_address)
+                       for e in sandbox.endpoints]
+        await _all_or_first_error(
+            self.store.commit([], writes),
+            asyncio.to_thread(shutil.rmtree, self.files_of(cid), True),
+            self.refresh_names(),
+        )
         if port_rules:
             task = asyncio.ensure_future(self._release_later(cid, sandbox, port_rules))
             self._pending[cid] = task
             task.add_done_callback(lambda _: self._pending.pop(cid, None))
         else:
-            await self._release_now(cid, sandbox)
+            self.ports.release(cid)
+            for endpoint in sandbox.endpoints:
+                leases.released(endpoint.network_id, endpoint.ip_address)
 
     async def _release_later(self, cid: str, sandbox: Sandbox,
                              port_rules: Sequence[rules.Rule]) -> None:
@@ -750,3 +767,11 @@ class SandboxManager:
         await self._settle()
         for task in list(self._background):
             task.cancel()
+
+
+async def _all_or_first_error(*steps: Awaitable[object]) -> None:
+    """Run ``steps`` at once and let every one finish; then raise the first failure."""
+    outcomes = await asyncio.gather(*steps, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome

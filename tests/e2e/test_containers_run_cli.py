@@ -69,6 +69,29 @@ def test_run_shows_stdout_and_stderr_apart_and_exits_with_the_code(
     assert all_container_ids(cluster) == before  # --rm removed it
 
 
+@pytest.mark.parametrize("pid_mode", [(), ("--pid", "host")], ids=["own-pid-ns", "pid-host"])
+def test_run_rm_leaves_nothing_once_the_cli_returns(
+    cluster: Cluster, busybox: str, tmp_path: Path, pid_mode: tuple[str, ...]
+) -> None:
+    # With the host's PID namespace a background child outlives the main
+    # process: it must be killed with the container, not keep its cgroup.
+    cidfile = tmp_path / "cid"
+    result = run(cluster, "--rm", "--cidfile", str(cidfile), *pid_mode, busybox,
+                 "sh", "-c", "sleep 30 & exit 0")
+    assert result.returncode == 0, result.stderr
+    container_id = cidfile.read_text().strip()
+    runc = subprocess.run(["runc", "--root", str(cluster.exec_root / "runc"), "state",
+                           container_id], capture_output=True, text=True, check=False)
+    assert runc.returncode != 0, f"runc still knows it: {runc.stdout}"
+    assert not (cluster.exec_root / "execd" / "bundles" / container_id).exists()
+    assert not (cluster.exec_root / "netns" / container_id).exists()
+    parent = str(cluster.daemon_json["cgroup-parent"])
+    root = Path("/sys/fs/cgroup")
+    left = [str(h) for h in [root, *(p for p in root.iterdir() if p.is_dir())]
+            if (h / parent / container_id).exists()]
+    assert left == []
+
+
 def test_named_run_is_kept_exited_with_its_code(
     cluster: Cluster, busybox: str, names: Names
 ) -> None:

@@ -17,7 +17,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from ipaddress import IPv4Network
+from ipaddress import IPv4Address, IPv4Network
 
 import docker
 import docker.errors
@@ -293,6 +293,25 @@ def test_concurrent_allocations_never_collide(net_cluster: Cluster, names: list[
         return again.address, third.address
 
     assert netd_client_call(net_cluster, release_and_again) == ("10.209.0.7", "10.209.0.52")
+
+
+def test_a_name_used_again_finds_the_new_network(net_cluster: Cluster, names: list[str]) -> None:
+    # netd remembers which network a name resolved to: a network removed and
+    # made again under the same name must be the one addresses come from.
+    name = unique()
+    names.append(name)
+
+    async def allocate(client: NetworksClient) -> str:
+        return str((await client.allocate_address(name, "owner")).address)
+
+    for subnet in ("10.209.31.0/24", "10.209.32.0/24"):
+        made = net_cluster.docker("network", "create", "--subnet", subnet, name)
+        assert made.returncode == 0, made.stderr
+        address = netd_client_call(net_cluster, allocate)
+        assert isinstance(address, str)
+        assert IPv4Address(address) in IPv4Network(subnet), (subnet, address)
+        removed = net_cluster.docker("network", "rm", name)
+        assert removed.returncode == 0, removed.stderr
 
 
 def test_two_namespaces_ping_across_a_user_bridge(net_cluster: Cluster, names: list[str]) -> None:

@@ -39,6 +39,7 @@ from services.execd.runtimes import ComponentVersion, OciRuntime
 from services.imaged.client import PreparedSnapshot
 from services.imaged.models import (
     CommitOptions,
+    CopyMount,
     DeleteItem,
     Filters,
     HistoryEntry,
@@ -229,7 +230,8 @@ class FakeImages:
         return [SnapshotChange(path, 1) for path in sorted(self._snapshot_files(container_id))]
 
     async def stat_container_path(
-        self, container_id: str, path: str, container: str, pid: int = 0
+        self, container_id: str, path: str, container: str, pid: int = 0, *,
+        mounts: Sequence[CopyMount] = (),
     ) -> PathStat:
         files = self._snapshot_files(container_id)
         if path not in files:
@@ -238,7 +240,8 @@ class FakeImages:
                         mtime="2026-01-01T00:00:00Z", link_target="")
 
     async def read_container_archive(
-        self, container_id: str, path: str, container: str, pid: int = 0
+        self, container_id: str, path: str, container: str, pid: int = 0, *,
+        mounts: Sequence[CopyMount] = (),
     ) -> AsyncIterator[bytes]:
         """A stand-in archive: the file's bytes."""
         await self.stat_container_path(container_id, path, container)
@@ -247,7 +250,7 @@ class FakeImages:
     async def write_container_archive(
         self, container_id: str, path: str, container: str, chunks: AsyncIterable[bytes],
         *, no_overwrite_dir_non_dir: bool = False, owner: tuple[int, int] | str | None = None,
-        pid: int = 0,
+        pid: int = 0, mounts: Sequence[CopyMount] = (),
     ) -> None:
         """Stores the whole body as the file ``path``."""
         files = self._snapshot_files(container_id)

@@ -18,13 +18,14 @@ from services.execd.supervisor import start_error
     [
         (restart.RestartPolicy("no"), 1, 0, False, False),
         (restart.RestartPolicy("always"), 0, 5, False, True),
-        (restart.RestartPolicy("always"), 0, 0, True, False),
+        (restart.RestartPolicy("always"), 0, 0, True, True),
         (restart.RestartPolicy("unless-stopped"), 3, 0, False, True),
         (restart.RestartPolicy("unless-stopped"), 3, 0, True, False),
         (restart.RestartPolicy("on-failure"), 0, 0, False, False),
         (restart.RestartPolicy("on-failure"), 1, 99, False, True),
         (restart.RestartPolicy("on-failure", 3), 1, 2, False, True),
         (restart.RestartPolicy("on-failure", 3), 1, 3, False, False),
+        (restart.RestartPolicy("on-failure"), 129, 0, True, True),
     ],
 )
 def test_restart_decisions_follow_dockers_rules(
@@ -130,3 +131,13 @@ def test_start_failures_get_dockers_exit_codes(message: str, code: int, kind: st
     assert exit_code == code
     assert type(error).__name__ == kind
     assert str(error).startswith("failed to create task for container: OCI runtime create failed")
+
+
+def test_only_a_missing_command_gets_127() -> None:
+    assert start_error('exec: "nosuch": executable file not found in $PATH', "nosuch")[0] == 127
+    missing_bind = 'error mounting "/gone" to rootfs at "/data": no such file or directory'
+    code, error = start_error(missing_bind, "true")
+    assert (code, type(error).__name__) == (128, "Internal")
+    code, error = start_error('mounting "/f" to rootfs at "/d": not a directory', "true")
+    assert code == 128 and str(error).endswith("Check if the specified host path exists and is "
+                                              "the expected type")

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from services.common import rootfs_files
 from services.common.errors import InvalidArgument
-from services.execd.spec import build_spec, rootfs_files
-from services.execd.spec.rootfs_files import read_rootfs_file, resolve_in_root
-from services.execd.spec.users import resolve_user
+from services.common.rootfs_files import read_rootfs_file, resolve_in_root
+from services.common.users import resolve_user
+from services.execd.spec import build_spec
 from tests.unit.execd_spec_helpers import make_inputs, make_rootfs
 
 

@@ -16,6 +16,8 @@ async def test_archive_routes_stat_read_write_and_refuse_bad_input() -> None:
     async with serving(make_app(b)) as client:
         created = await post(client, {"Image": "busybox", "User": "7:8"}, "files")
         container_id = (await created.json())["Id"]
+        unchanged = await client.get("/containers/files/changes")
+        assert await unchanged.read() == b"null\n"  # dockerd's nil slice, not []
         put = await client.put("/containers/files/archive?path=/tmp/f&copyUIDGID=1"
                                "&noOverwriteDirNonDir=true", data=b"content")
         assert put.status == 200

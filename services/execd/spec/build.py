@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.common.errors import InvalidArgument
+from services.common.users import resolve_user
 from services.execd.spec import capabilities, hostfacts, seccomp
 from services.execd.spec.devices import build_devices
 from services.execd.spec.hostfacts import HostFacts
@@ -36,7 +37,6 @@ from services.execd.spec.security import (
     SecurityOptions,
     parse_security_opts,
 )
-from services.execd.spec.users import resolve_user
 
 # runtime-spec version runc 1.1 reports (`runc --version`: "spec: 1.0.2-dev").
 OCI_VERSION = "1.0.2-dev"

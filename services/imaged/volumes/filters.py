@@ -4,37 +4,18 @@ from __future__ import annotations
 
 import re
 
-from services.common.errors import InvalidArgument
-from services.imaged.filters import labels_match
+from services.common.filter_args import check_filters, labels_match, optional_bool
 from services.imaged.models import Filters
 from services.imaged.volumes.models import Volume
 
 LIST_FILTERS = frozenset({"dangling", "driver", "label", "name"})
 PRUNE_FILTERS = frozenset({"all", "label", "label!"})
+WORDING = "Invalid filter"  # the volume service's own capital, as dockerd's
 
 
 def check(filters: Filters, allowed: frozenset[str]) -> None:
-    for name in sorted(filters):
-        if name not in allowed:
-            raise InvalidArgument(f"Invalid filter '{name}'")
-
-
-def _bool(filters: Filters, name: str) -> bool | None:
-    values = filters.get(name, ())
-    if not values:
-        return None
-    seen = set()
-    for value in values:
-        lowered = value.lower()
-        if lowered in ("true", "1"):
-            seen.add(True)
-        elif lowered in ("false", "0"):
-            seen.add(False)
-        else:
-            raise InvalidArgument(f"Invalid filter '{name}={value}'")
-    if len(seen) > 1:
-        raise InvalidArgument(f"Invalid filter '{name}': conflicting values")
-    return seen.pop()
+    # Sorted: the same unknown name is reported whatever order the client sent them in.
+    check_filters({name: filters[name] for name in sorted(filters)}, allowed, WORDING)
 
 
 def _name_matches(pattern: str, name: str) -> bool:
@@ -49,7 +30,7 @@ def _name_matches(pattern: str, name: str) -> bool:
 
 def list_matches(filters: Filters, volume: Volume) -> bool:
     """Whether ``volume`` passes the ``docker volume ls`` filters (checked already)."""
-    dangling = _bool(filters, "dangling")
+    dangling = optional_bool(filters, "dangling", WORDING)
     if dangling is not None and dangling == bool(volume.users):
         return False
     drivers = filters.get("driver", ())
@@ -65,6 +46,6 @@ def prune_matches(filters: Filters, volume: Volume) -> bool:
     """Whether prune removes ``volume``: unused, anonymous unless all=true, labels matching."""
     if volume.users:
         return False
-    if not _bool(filters, "all") and not volume.anonymous:
+    if not optional_bool(filters, "all", WORDING) and not volume.anonymous:
         return False
     return labels_match(filters, volume.labels or {})

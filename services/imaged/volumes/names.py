@@ -9,6 +9,8 @@ from services.common.errors import InvalidArgument
 
 _VALID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _ALLOWED_TEXT = "[a-zA-Z0-9][a-zA-Z0-9_.-]"
+# A local volume is a directory named after it: Linux's NAME_MAX bounds the name.
+MAX_NAME_LENGTH = 255
 
 
 def check_name(name: str) -> str:
@@ -22,6 +24,10 @@ def check_name(name: str) -> str:
             f'"{_ALLOWED_TEXT}" are allowed. If you intended to pass a host directory, '
             "use absolute path"
         )
+    if len(name) > MAX_NAME_LENGTH:
+        # dockerd fails the mkdir with a 500; the name is what is wrong.
+        raise InvalidArgument(f"volume name is too long ({len(name)} characters), names "
+                              f"should be at most {MAX_NAME_LENGTH} characters")
     return name
 
 

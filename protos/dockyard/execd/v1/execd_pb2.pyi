@@ -412,6 +412,56 @@ class KillContainerResponse(_message.Message):
 Global___KillContainerResponse: _TypeAlias = KillContainerResponse  # noqa: Y015
 
 @_typing.final
+class RecordStartErrorRequest(_message.Message):
+    """RecordStartErrorRequest names the container and the start's error."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """container_id is the full id."""
+    error: _builtins.str
+    """error is the message the start failed with, as the client was told."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        error: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "error", b"error"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordStartErrorRequest: _TypeAlias = RecordStartErrorRequest  # noqa: Y015
+
+@_typing.final
+class RecordStartErrorResponse(_message.Message):
+    """RecordStartErrorResponse carries the state as recorded."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def state(self) -> Global___ContainerState:
+        """state is the container's process state afterwards."""
+
+    def __init__(
+        self,
+        *,
+        state: Global___ContainerState | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordStartErrorResponse: _TypeAlias = RecordStartErrorResponse  # noqa: Y015
+
+@_typing.final
 class GetContainerStateRequest(_message.Message):
     """GetContainerStateRequest names the container."""
 
@@ -1163,6 +1213,49 @@ class RemoveExecResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RemoveExecResponse: _TypeAlias = RemoveExecResponse  # noqa: Y015
+
+@_typing.final
+class KillExecRequest(_message.Message):
+    """KillExecRequest names the session and the signal."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXEC_ID_FIELD_NUMBER: _builtins.int
+    SIGNAL_FIELD_NUMBER: _builtins.int
+    exec_id: _builtins.str
+    """exec_id is the session's id."""
+    signal: _builtins.str
+    """signal is a number or name ("KILL", "SIGKILL", "9"); empty means SIGKILL."""
+    def __init__(
+        self,
+        *,
+        exec_id: _builtins.str = ...,
+        signal: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exec_id", b"exec_id", "signal", b"signal"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KillExecRequest: _TypeAlias = KillExecRequest  # noqa: Y015
+
+@_typing.final
+class KillExecResponse(_message.Message):
+    """KillExecResponse is empty: the signal was sent (or the process had ended)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KillExecResponse: _TypeAlias = KillExecResponse  # noqa: Y015
 
 @_typing.final
 class ListProcessesRequest(_message.Message):

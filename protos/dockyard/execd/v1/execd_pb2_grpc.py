@@ -56,6 +56,11 @@ class RuntimeStub:
                 request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.KillContainerRequest.SerializeToString,
                 response_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.KillContainerResponse.FromString,
                 _registered_method=True)
+        self.RecordStartError = channel.unary_unary(
+                '/dockyard.execd.v1.Runtime/RecordStartError',
+                request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.RecordStartErrorRequest.SerializeToString,
+                response_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.RecordStartErrorResponse.FromString,
+                _registered_method=True)
         self.GetContainerState = channel.unary_unary(
                 '/dockyard.execd.v1.Runtime/GetContainerState',
                 request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.GetContainerStateRequest.SerializeToString,
@@ -121,6 +126,11 @@ class RuntimeStub:
                 request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.RemoveExecRequest.SerializeToString,
                 response_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.RemoveExecResponse.FromString,
                 _registered_method=True)
+        self.KillExec = channel.unary_unary(
+                '/dockyard.execd.v1.Runtime/KillExec',
+                request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.KillExecRequest.SerializeToString,
+                response_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.KillExecResponse.FromString,
+                _registered_method=True)
         self.ListProcesses = channel.unary_unary(
                 '/dockyard.execd.v1.Runtime/ListProcesses',
                 request_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.ListProcessesRequest.SerializeToString,
@@ -167,6 +177,17 @@ class RuntimeServicer:
     def KillContainer(self, request, context):
         """KillContainer sends a signal to the container's main process. Conflict
         when it is not running.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordStartError(self, request, context):
+        """RecordStartError records a start that failed before its process was
+        created (the gateway's steps: a port already taken, a mount): State.Error
+        is the message and ExitCode 128 unless it holds another code already, as
+        dockerd does; the status stays "created" (or "exited" after earlier
+        runs). Nothing happens to a container that runs meanwhile.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -242,8 +263,9 @@ class RuntimeServicer:
 
     def StartExec(self, request_iterator, context):
         """StartExec runs a created exec session. The first request names it; the
-        stream then works as Attach does. A detached start ends the stream at
-        once after the ready response.
+        stream then works as Attach does. A detached start sends no output: its
+        stream ends once the process has ended and its exit code is recorded
+        (the client may cancel it at any time without touching the process).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -280,6 +302,15 @@ class RuntimeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def KillExec(self, request, context):
+        """KillExec sends a signal to a running exec session's process: the health
+        monitor ends a probe that outlived its timeout, as dockerd does.
+        NotFound for an unknown session; nothing happens once it has ended.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListProcesses(self, request, context):
         """ListProcesses lists the processes of a running container (docker top).
         """
@@ -309,6 +340,11 @@ def add_RuntimeServicer_to_server(servicer, server):
                     servicer.KillContainer,
                     request_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.KillContainerRequest.FromString,
                     response_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.KillContainerResponse.SerializeToString,
+            ),
+            'RecordStartError': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordStartError,
+                    request_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.RecordStartErrorRequest.FromString,
+                    response_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.RecordStartErrorResponse.SerializeToString,
             ),
             'GetContainerState': grpc.unary_unary_rpc_method_handler(
                     servicer.GetContainerState,
@@ -374,6 +410,11 @@ def add_RuntimeServicer_to_server(servicer, server):
                     servicer.RemoveExec,
                     request_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.RemoveExecRequest.FromString,
                     response_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.RemoveExecResponse.SerializeToString,
+            ),
+            'KillExec': grpc.unary_unary_rpc_method_handler(
+                    servicer.KillExec,
+                    request_deserializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.KillExecRequest.FromString,
+                    response_serializer=dockyard_dot_execd_dot_v1_dot_execd__pb2.KillExecResponse.SerializeToString,
             ),
             'ListProcesses': grpc.unary_unary_rpc_method_handler(
                     servicer.ListProcesses,
@@ -491,6 +532,33 @@ class Runtime:
             '/dockyard.execd.v1.Runtime/KillContainer',
             dockyard_dot_execd_dot_v1_dot_execd__pb2.KillContainerRequest.SerializeToString,
             dockyard_dot_execd_dot_v1_dot_execd__pb2.KillContainerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordStartError(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.execd.v1.Runtime/RecordStartError',
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.RecordStartErrorRequest.SerializeToString,
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.RecordStartErrorResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -842,6 +910,33 @@ class Runtime:
             '/dockyard.execd.v1.Runtime/RemoveExec',
             dockyard_dot_execd_dot_v1_dot_execd__pb2.RemoveExecRequest.SerializeToString,
             dockyard_dot_execd_dot_v1_dot_execd__pb2.RemoveExecResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def KillExec(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.execd.v1.Runtime/KillExec',
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.KillExecRequest.SerializeToString,
+            dockyard_dot_execd_dot_v1_dot_execd__pb2.KillExecResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -61,6 +61,13 @@ class RuntimeStub:
     """KillContainer sends a signal to the container's main process. Conflict
     when it is not running.
     """
+    RecordStartError: _grpc.UnaryUnaryMultiCallable[_execd_pb2.RecordStartErrorRequest, _execd_pb2.RecordStartErrorResponse]
+    """RecordStartError records a start that failed before its process was
+    created (the gateway's steps: a port already taken, a mount): State.Error
+    is the message and ExitCode 128 unless it holds another code already, as
+    dockerd does; the status stays "created" (or "exited" after earlier
+    runs). Nothing happens to a container that runs meanwhile.
+    """
     GetContainerState: _grpc.UnaryUnaryMultiCallable[_execd_pb2.GetContainerStateRequest, _execd_pb2.GetContainerStateResponse]
     """GetContainerState returns the process state (NotFound when execd never
     saw the container: the caller treats it as "created").
@@ -97,8 +104,9 @@ class RuntimeStub:
     """CreateExec registers an exec session in a running container."""
     StartExec: _grpc.StreamStreamMultiCallable[_execd_pb2.StartExecRequest, _execd_pb2.StartExecResponse]
     """StartExec runs a created exec session. The first request names it; the
-    stream then works as Attach does. A detached start ends the stream at
-    once after the ready response.
+    stream then works as Attach does. A detached start sends no output: its
+    stream ends once the process has ended and its exit code is recorded
+    (the client may cancel it at any time without touching the process).
     """
     InspectExec: _grpc.UnaryUnaryMultiCallable[_execd_pb2.InspectExecRequest, _execd_pb2.InspectExecResponse]
     """InspectExec reports an exec session."""
@@ -112,6 +120,11 @@ class RuntimeStub:
     """RemoveExec forgets an ended exec session (the health monitor's probes,
     which nobody inspects afterwards); NotFound for an unknown one, Conflict
     while it runs.
+    """
+    KillExec: _grpc.UnaryUnaryMultiCallable[_execd_pb2.KillExecRequest, _execd_pb2.KillExecResponse]
+    """KillExec sends a signal to a running exec session's process: the health
+    monitor ends a probe that outlived its timeout, as dockerd does.
+    NotFound for an unknown session; nothing happens once it has ended.
     """
     ListProcesses: _grpc.UnaryUnaryMultiCallable[_execd_pb2.ListProcessesRequest, _execd_pb2.ListProcessesResponse]
     """ListProcesses lists the processes of a running container (docker top)."""
@@ -145,6 +158,13 @@ class RuntimeAsyncStub(RuntimeStub):
     KillContainer: _aio.UnaryUnaryMultiCallable[_execd_pb2.KillContainerRequest, _execd_pb2.KillContainerResponse]  # type: ignore[assignment]
     """KillContainer sends a signal to the container's main process. Conflict
     when it is not running.
+    """
+    RecordStartError: _aio.UnaryUnaryMultiCallable[_execd_pb2.RecordStartErrorRequest, _execd_pb2.RecordStartErrorResponse]  # type: ignore[assignment]
+    """RecordStartError records a start that failed before its process was
+    created (the gateway's steps: a port already taken, a mount): State.Error
+    is the message and ExitCode 128 unless it holds another code already, as
+    dockerd does; the status stays "created" (or "exited" after earlier
+    runs). Nothing happens to a container that runs meanwhile.
     """
     GetContainerState: _aio.UnaryUnaryMultiCallable[_execd_pb2.GetContainerStateRequest, _execd_pb2.GetContainerStateResponse]  # type: ignore[assignment]
     """GetContainerState returns the process state (NotFound when execd never
@@ -182,8 +202,9 @@ class RuntimeAsyncStub(RuntimeStub):
     """CreateExec registers an exec session in a running container."""
     StartExec: _aio.StreamStreamMultiCallable[_execd_pb2.StartExecRequest, _execd_pb2.StartExecResponse]  # type: ignore[assignment]
     """StartExec runs a created exec session. The first request names it; the
-    stream then works as Attach does. A detached start ends the stream at
-    once after the ready response.
+    stream then works as Attach does. A detached start sends no output: its
+    stream ends once the process has ended and its exit code is recorded
+    (the client may cancel it at any time without touching the process).
     """
     InspectExec: _aio.UnaryUnaryMultiCallable[_execd_pb2.InspectExecRequest, _execd_pb2.InspectExecResponse]  # type: ignore[assignment]
     """InspectExec reports an exec session."""
@@ -197,6 +218,11 @@ class RuntimeAsyncStub(RuntimeStub):
     """RemoveExec forgets an ended exec session (the health monitor's probes,
     which nobody inspects afterwards); NotFound for an unknown one, Conflict
     while it runs.
+    """
+    KillExec: _aio.UnaryUnaryMultiCallable[_execd_pb2.KillExecRequest, _execd_pb2.KillExecResponse]  # type: ignore[assignment]
+    """KillExec sends a signal to a running exec session's process: the health
+    monitor ends a probe that outlived its timeout, as dockerd does.
+    NotFound for an unknown session; nothing happens once it has ended.
     """
     ListProcesses: _aio.UnaryUnaryMultiCallable[_execd_pb2.ListProcessesRequest, _execd_pb2.ListProcessesResponse]  # type: ignore[assignment]
     """ListProcesses lists the processes of a running container (docker top)."""
@@ -251,6 +277,19 @@ class RuntimeServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_execd_pb2.KillContainerResponse, _abc.Awaitable[_execd_pb2.KillContainerResponse]]:
         """KillContainer sends a signal to the container's main process. Conflict
         when it is not running.
+        """
+
+    @_abc_1.abstractmethod
+    def RecordStartError(
+        self,
+        request: _execd_pb2.RecordStartErrorRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execd_pb2.RecordStartErrorResponse, _abc.Awaitable[_execd_pb2.RecordStartErrorResponse]]:
+        """RecordStartError records a start that failed before its process was
+        created (the gateway's steps: a port already taken, a mount): State.Error
+        is the message and ExitCode 128 unless it holds another code already, as
+        dockerd does; the status stays "created" (or "exited" after earlier
+        runs). Nothing happens to a container that runs meanwhile.
         """
 
     @_abc_1.abstractmethod
@@ -342,8 +381,9 @@ class RuntimeServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_execd_pb2.StartExecResponse], _abc.AsyncIterator[_execd_pb2.StartExecResponse]]:
         """StartExec runs a created exec session. The first request names it; the
-        stream then works as Attach does. A detached start ends the stream at
-        once after the ready response.
+        stream then works as Attach does. A detached start sends no output: its
+        stream ends once the process has ended and its exit code is recorded
+        (the client may cancel it at any time without touching the process).
         """
 
     @_abc_1.abstractmethod
@@ -381,6 +421,17 @@ class RuntimeServicer(metaclass=_abc_1.ABCMeta):
         """RemoveExec forgets an ended exec session (the health monitor's probes,
         which nobody inspects afterwards); NotFound for an unknown one, Conflict
         while it runs.
+        """
+
+    @_abc_1.abstractmethod
+    def KillExec(
+        self,
+        request: _execd_pb2.KillExecRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_execd_pb2.KillExecResponse, _abc.Awaitable[_execd_pb2.KillExecResponse]]:
+        """KillExec sends a signal to a running exec session's process: the health
+        monitor ends a probe that outlived its timeout, as dockerd does.
+        NotFound for an unknown session; nothing happens once it has ended.
         """
 
     @_abc_1.abstractmethod

@@ -953,6 +953,38 @@ class LoadImagesResponse(_message.Message):
 Global___LoadImagesResponse: _TypeAlias = LoadImagesResponse  # noqa: Y015
 
 @_typing.final
+class CopyMount(_message.Message):
+    """CopyMount is one volume or bind of a stopped container that `docker cp`
+    must see at its place in the container's filesystem.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_FIELD_NUMBER: _builtins.int
+    DESTINATION_FIELD_NUMBER: _builtins.int
+    READ_ONLY_FIELD_NUMBER: _builtins.int
+    source: _builtins.str
+    """source is the host directory or file (a volume's _data, a bind's source)."""
+    destination: _builtins.str
+    """destination is the absolute path inside the container."""
+    read_only: _builtins.bool
+    """read_only makes the mount refuse writes, as it does in the container."""
+    def __init__(
+        self,
+        *,
+        source: _builtins.str = ...,
+        destination: _builtins.str = ...,
+        read_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["destination", b"destination", "read_only", b"read_only", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CopyMount: _TypeAlias = CopyMount  # noqa: Y015
+
+@_typing.final
 class StatContainerPathRequest(_message.Message):
     """StatContainerPathRequest names a path of a container."""
 
@@ -962,6 +994,7 @@ class StatContainerPathRequest(_message.Message):
     PATH_FIELD_NUMBER: _builtins.int
     CONTAINER_FIELD_NUMBER: _builtins.int
     PID_FIELD_NUMBER: _builtins.int
+    MOUNTS_FIELD_NUMBER: _builtins.int
     container_id: _builtins.str
     """container_id is the container's 64-hex ID."""
     path: _builtins.str
@@ -972,6 +1005,12 @@ class StatContainerPathRequest(_message.Message):
     """pid is the container's init process while it runs (0 when stopped): its
     root, with the container's mounts, is then used instead of the snapshot.
     """
+    @_builtins.property
+    def mounts(self) -> _containers.RepeatedCompositeFieldContainer[Global___CopyMount]:
+        """mounts are the container's volumes and binds, mounted over the snapshot
+        for the copy while the container is stopped (pid 0), as dockerd does.
+        """
+
     def __init__(
         self,
         *,
@@ -979,10 +1018,11 @@ class StatContainerPathRequest(_message.Message):
         path: _builtins.str = ...,
         container: _builtins.str = ...,
         pid: _builtins.int = ...,
+        mounts: _abc.Iterable[Global___CopyMount] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "container_id", b"container_id", "path", b"path", "pid", b"pid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "container_id", b"container_id", "mounts", b"mounts", "path", b"path", "pid", b"pid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1036,6 +1076,7 @@ class ReadContainerArchiveRequest(_message.Message):
     PATH_FIELD_NUMBER: _builtins.int
     CONTAINER_FIELD_NUMBER: _builtins.int
     PID_FIELD_NUMBER: _builtins.int
+    MOUNTS_FIELD_NUMBER: _builtins.int
     container_id: _builtins.str
     """container_id is the container's 64-hex ID."""
     path: _builtins.str
@@ -1046,6 +1087,12 @@ class ReadContainerArchiveRequest(_message.Message):
     """pid is the container's init process while it runs (0 when stopped): its
     root, with the container's mounts, is then used instead of the snapshot.
     """
+    @_builtins.property
+    def mounts(self) -> _containers.RepeatedCompositeFieldContainer[Global___CopyMount]:
+        """mounts are the container's volumes and binds, mounted over the snapshot
+        for the copy while the container is stopped (pid 0), as dockerd does.
+        """
+
     def __init__(
         self,
         *,
@@ -1053,10 +1100,11 @@ class ReadContainerArchiveRequest(_message.Message):
         path: _builtins.str = ...,
         container: _builtins.str = ...,
         pid: _builtins.int = ...,
+        mounts: _abc.Iterable[Global___CopyMount] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "container_id", b"container_id", "path", b"path", "pid", b"pid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "container_id", b"container_id", "mounts", b"mounts", "path", b"path", "pid", b"pid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1099,6 +1147,7 @@ class WriteContainerArchiveOptions(_message.Message):
     GID_FIELD_NUMBER: _builtins.int
     PID_FIELD_NUMBER: _builtins.int
     USER_FIELD_NUMBER: _builtins.int
+    MOUNTS_FIELD_NUMBER: _builtins.int
     container_id: _builtins.str
     """container_id is the container's 64-hex ID."""
     path: _builtins.str
@@ -1124,6 +1173,10 @@ class WriteContainerArchiveOptions(_message.Message):
     set and user non-empty it is looked up in the container's own passwd and
     group files and replaces uid and gid (dockerd's copyUIDGID).
     """
+    @_builtins.property
+    def mounts(self) -> _containers.RepeatedCompositeFieldContainer[Global___CopyMount]:
+        """mounts: see StatContainerPathRequest.mounts."""
+
     def __init__(
         self,
         *,
@@ -1136,10 +1189,11 @@ class WriteContainerArchiveOptions(_message.Message):
         gid: _builtins.int = ...,
         pid: _builtins.int = ...,
         user: _builtins.str = ...,
+        mounts: _abc.Iterable[Global___CopyMount] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chown", b"chown", "container", b"container", "container_id", b"container_id", "gid", b"gid", "no_overwrite_dir_non_dir", b"no_overwrite_dir_non_dir", "path", b"path", "pid", b"pid", "uid", b"uid", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chown", b"chown", "container", b"container", "container_id", b"container_id", "gid", b"gid", "mounts", b"mounts", "no_overwrite_dir_non_dir", b"no_overwrite_dir_non_dir", "path", b"path", "pid", b"pid", "uid", b"uid", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

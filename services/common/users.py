@@ -4,6 +4,9 @@ The rules are runc's libcontainer/user (which dockerd calls): ``user[:group]``,
 each a name or a number; a number needs no entry in the files, a name does; a
 matched user without an explicit group gets the groups that list it as a member;
 the process's additional gids are its primary gid, those groups, then GroupAdd.
+
+Shared by execd (the process of a start or an exec) and imaged (``docker cp -a``
+owns what it copies as the container's user).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from services.common.errors import InvalidArgument
-from services.execd.spec.rootfs_files import read_rootfs_file
+from services.common.rootfs_files import read_rootfs_file
 
 PASSWD_PATH = "/etc/passwd"
 GROUP_PATH = "/etc/group"
