@@ -53,11 +53,10 @@ from tests.support.fuzz_cases import (
 )
 from tests.support.netclean import owned_links
 from tests.support.type_sweep import load_spec, wrong_bodies
+from tests.unit.spec_schema import SPEC
 
 pytestmark = pytest.mark.root
 
-# shared/ lies beside the repository, on a developer's machine and in CI alike.
-SPEC = Path(__file__).resolve().parents[3] / "shared/docker-api/engine-api-v1.47.yaml"
 EXAMPLES = int(os.environ.get("DOCKYARD_FUZZ_EXAMPLES", "8"))
 # Operations the gateway has no route for (Swarm, plugins, build …) all reach
 # the same "page not found": a couple of cases each show it.

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
-from pathlib import Path
 
 import pytest
 
 from tests.support.fuzz_cases import SAFE_SUPERNET, safe_address
 from tests.support.type_sweep import body_schema, fields, load_spec, replaced
-
-SPEC = Path(__file__).resolve().parents[3] / "shared/docker-api/engine-api-v1.47.yaml"
+from tests.unit.spec_schema import SPEC
 
 
 @pytest.mark.parametrize("value", ["192.0.2.0/24", "10.0.0.0/8", "0.0.0.0/0", "127.0.0.1/32",
@@ -43,7 +41,6 @@ def test_replaced_sets_a_deep_field_and_leaves_the_base_alone() -> None:
     assert replaced({}, ("Mounts", 0, "Target"), 1) == {"Mounts": [{"Target": 1}]}
 
 
-@pytest.mark.skipif(not SPEC.exists(), reason="the Engine API spec is not beside the repository")
 def test_fields_reach_nested_maps_of_the_create_body() -> None:
     spec = load_spec(SPEC)
     found = dict(fields(spec, body_schema(spec, "POST", "/containers/create")))
