@@ -25,7 +25,7 @@ from gateway.containers.resources import resources_from_host_config
 from gateway.containers.store import ContainerStore
 from gateway.events import emit_container
 from gateway.events.attachments import emit_joined, emit_left
-from gateway.events.containers import signal_number
+from gateway.events.containers import signal_number, start_in_flight
 from services.cgroupd.resources import Resources
 from services.common.errors import (
     Conflict,
@@ -252,9 +252,10 @@ class ContainerLifecycle:
             # Recorded before the process starts: an exit seen by the releaser
             # finds the settings to clear.
             updated = await self.records.update(record.id, started)
-            await self.processes.start_container(request)
-            emit_joined(updated)
-            emit_container(updated, "start")
+            with start_in_flight(record.id):
+                await self.processes.start_container(request)
+                emit_joined(updated)
+                emit_container(updated, "start")
             return updated
         except BaseException as error:
             for step in reversed(undo):

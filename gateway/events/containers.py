@@ -7,7 +7,7 @@ import contextlib
 import signal as signals
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Protocol
 
 from gateway.containers.times import parse_rfc3339
@@ -43,8 +43,33 @@ async def emit_for(records: RecordReader, ref: str, action: str, **extra: str) -
         emit_container(await records.get(ref), action, **extra)
 
 
+# Starts whose ``start`` event is not out yet: a process that exits at once is
+# seen exiting (through etcd) before execd's answer to the start comes back.
+_starts_in_flight: dict[str, asyncio.Event] = {}
+START_REPORT_WAIT_SECONDS = 5.0
+
+
+@contextlib.contextmanager
+def start_in_flight(container_id: str) -> Iterator[None]:
+    """Around a start and its ``start`` event: a ``die`` of that run waits until it is out."""
+    reported = asyncio.Event()
+    _starts_in_flight[container_id] = reported
+    try:
+        yield
+    finally:
+        if _starts_in_flight.get(container_id) is reported:
+            del _starts_in_flight[container_id]
+        reported.set()
+
+
 async def report_exit(records: RecordReader, state: RuntimeState) -> None:
     """``oom`` (when the kernel killed it) then ``die`` with exitCode and execDuration."""
+    if _reported_exits.get(state.container_id) == state.finished_at:
+        return
+    starting = _starts_in_flight.get(state.container_id)
+    if starting is not None:  # dockerd's order: start, then die
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(starting.wait(), START_REPORT_WAIT_SECONDS)
     if _reported_exits.get(state.container_id) == state.finished_at:
         return
     _reported_exits[state.container_id] = state.finished_at
