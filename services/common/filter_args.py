@@ -69,7 +69,7 @@ def labels_match(filters: Filters, labels: Mapping[str, str]) -> bool:
     )
 
 
-def _duration_seconds(text: str) -> float | None:
+def duration_seconds(text: str) -> float | None:
     """Go's time.ParseDuration for the units Docker users write; None if not a duration."""
     pos, total = 0, 0.0
     sign = -1.0 if text.startswith("-") else 1.0
@@ -88,7 +88,7 @@ def _duration_seconds(text: str) -> float | None:
 def parse_timestamp(value: str, now: float | None = None) -> float:
     """Docker's timetypes.GetTimestamp: a duration before now, a Unix time, or a date."""
     current = time.time() if now is None else now
-    duration = _duration_seconds(value)
+    duration = duration_seconds(value)
     if duration is not None:
         return current - duration
     if re.fullmatch(r"\d+(\.\d+)?", value):

@@ -7,13 +7,11 @@ import time
 from datetime import datetime
 
 from services.common.errors import InvalidArgument
+from services.common.filter_args import duration_seconds
 from services.netd.models import Filters, Network
 
 LIST_FILTERS = frozenset({"driver", "id", "label", "name", "scope", "type", "dangling"})
 PRUNE_FILTERS = frozenset({"until", "label", "label!"})
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def check(filters: Filters, allowed: frozenset[str]) -> None:
@@ -67,24 +65,10 @@ def matches(network: Network, filters: Filters) -> bool:
     )
 
 
-def _duration_seconds(text: str) -> float | None:
-    body = text.lstrip("+-")
-    pos, total = 0, 0.0
-    if not body:
-        return None
-    while pos < len(body):
-        found = _DURATION_PART.match(body, pos)
-        if found is None:
-            return None
-        total += float(found.group(1)) * _UNITS[found.group(2)]
-        pos = found.end()
-    return -total if text.startswith("-") else total
-
-
 def until_timestamp(text: str, now: float | None = None) -> float:
     """``until``: a Unix timestamp, an RFC 3339 date/time, or a Go duration before now."""
     now = time.time() if now is None else now
-    duration = _duration_seconds(text)
+    duration = duration_seconds(text)
     if duration is not None:
         return now - duration
     try:

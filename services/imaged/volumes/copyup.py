@@ -6,22 +6,24 @@ empty, then gives the volume's root the owner and mode of that directory.
 The copy keeps ownership, modes (setuid included), xattrs, times, symlinks
 (as links, never followed), hard links and device nodes.
 
-The source is reached from a file descriptor of the root filesystem, one
-component at a time, with symlinks resolved inside it (an absolute target
-restarts at the container's root, ``..`` stops there): a hostile image cannot
-make the copy read host files. Everything below is walked with ``*at`` calls
-that never follow symlinks. Blocking: run in a worker thread.
+The source is opened under the root filesystem with openat2's
+RESOLVE_IN_ROOT (an absolute symlink target restarts at the container's root,
+``..`` stops there): a hostile image cannot make the copy read host files.
+Everything below is walked with ``*at`` calls that never follow symlinks.
+Blocking: run in a worker thread.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import stat
 from pathlib import Path
 
-MAX_SYMLINKS = 40
+from services.imaged.inroot import openat_in_root
+
 _PATH = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _SKIPPED_XATTRS = ("trusted.overlay.",)
@@ -30,49 +32,14 @@ _SKIPPED_XATTRS = ("trusted.overlay.",)
 def open_dir_in_root(root: Path, path: str) -> int | None:
     """A readable fd of the directory ``path`` inside ``root``; None if it is not one."""
     root_fd = os.open(root, _DIR)
-    pending = [p for p in path.split("/") if p]
-    trail: list[int] = []
-    current = os.dup(root_fd)
-    links = 0
     try:
-        while pending:
-            part = pending.pop(0)
-            if part in ("", "."):
-                continue
-            if part == "..":
-                if trail:
-                    os.close(current)
-                    current = trail.pop()
-                continue
-            try:
-                st = os.stat(part, dir_fd=current, follow_symlinks=False)
-            except (FileNotFoundError, NotADirectoryError):
-                return None
-            if stat.S_ISLNK(st.st_mode):
-                links += 1
-                if links > MAX_SYMLINKS:
-                    return None
-                target = os.readlink(part, dir_fd=current)
-                if target.startswith("/"):
-                    for fd in trail:
-                        os.close(fd)
-                    trail.clear()
-                    os.close(current)
-                    current = os.dup(root_fd)
-                pending[:0] = target.split("/")
-                continue
-            if not stat.S_ISDIR(st.st_mode):
-                return None
-            child = os.open(part, _DIR, dir_fd=current)
-            trail.append(current)
-            current = child
-        result, current = current, -1
-        return result
+        # The kernel resolves symlinks and ".." without leaving the root (openat2).
+        return openat_in_root(root_fd, path, _DIR & ~os.O_NOFOLLOW)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            return None
+        raise
     finally:
-        if current >= 0:
-            os.close(current)
-        for fd in trail:
-            os.close(fd)
         os.close(root_fd)
 
 
