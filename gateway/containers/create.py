@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.backends import Backends
+from gateway.containers.create_volumes import VolumeHolder, hold_volumes
 from gateway.containers.mount_points import mount_points
 from gateway.containers.names import check_name, generated_name
 from gateway.containers.network_settings import BUILTIN_MODES, initial_network_settings
@@ -110,6 +111,11 @@ async def _create(
                                                   network_ids),
         mounts=mount_points(host_config, daemon.data_root),
     )
+    if host_config["LogConfig"]["Type"] == "json-file":
+        # Where execd's conmon writes it (services/execd/layout.py); dockerd names
+        # the json-file's path only, and shows it once the container has started.
+        record = replace(record, log_path=(
+            f"{daemon.data_root}/containers/{record.id}/{record.id}-json.log"))
     if not config.get("Hostname"):
         hostname = default_hostname(record.id, host_config["NetworkMode"])
         record = replace(record, config={**config, "Hostname": hostname})
@@ -120,16 +126,38 @@ async def _create(
         await _forget(containers, record.id)
         raise
     try:
-        await containers.update(record.id, lambda r: replace(
-            r, rootfs=str(snapshot.rootfs),
-            graph_driver_data=graph_driver_data(snapshot.rootfs, image.graph_driver),
-        ))
+        anonymous: tuple[dict[str, Any], ...] = ()
+        if backends.volumes is not None:
+            anonymous = await hold_volumes(record.id, config, host_config, backends.volumes,
+                                           daemon.data_root)
+        try:
+            await containers.update(record.id, lambda r: replace(
+                r, rootfs=str(snapshot.rootfs), mounts=r.mounts + anonymous,
+                graph_driver_data=graph_driver_data(snapshot.rootfs, image.graph_driver),
+            ))
+        except BaseException:
+            if backends.volumes is not None:
+                await _give_back_volumes(backends.volumes, record, anonymous)
+            raise
     except BaseException:
         with contextlib.suppress(Exception):
             await backends.images.remove_snapshot(record.id)
         await _forget(containers, record.id)
         raise
     return record.id
+
+
+async def _give_back_volumes(
+    volumes: VolumeHolder, record: ContainerRecord, anonymous: tuple[dict[str, Any], ...]
+) -> None:
+    """Undo of :func:`hold_volumes` once it succeeded: release all, remove the anonymous."""
+    for point in (*record.mounts, *anonymous):
+        if point.get("Type") == "volume" and point.get("Name"):
+            with contextlib.suppress(Exception):
+                await volumes.release_volume(str(point["Name"]), record.id)
+    for point in anonymous:
+        with contextlib.suppress(Exception):
+            await volumes.remove_volume(str(point["Name"]))
 
 
 async def _resolve_networks(

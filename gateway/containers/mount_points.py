@@ -16,8 +16,8 @@ def volume_path(data_root: str, name: str) -> str:
 def mount_points(host_config: Mapping[str, Any], data_root: str) -> tuple[dict[str, Any], ...]:
     """MountPoints of ``Binds`` (``-v``) then ``Mounts`` (``--mount``), as dockerd lists them.
 
-    Anonymous volumes (the image's VOLUMEs, ``-v /path``) are not listed yet:
-    they appear once volumes are created at create time.
+    Anonymous volumes (the image's VOLUMEs, ``-v /path``) are added by create
+    once it has made them (:mod:`gateway.containers.create_volumes`).
     """
     points: list[dict[str, Any]] = []
     for raw in host_config.get("Binds") or ():

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from gateway.events.resources import emit_volume
-from services.common.errors import InvalidArgument, NotFound
+from services.common.errors import Conflict, InvalidArgument, NotFound
 from services.imaged.volumes.models import VolumeSpec
 
 _PROPAGATIONS = ("rprivate", "private", "rshared", "shared", "rslave", "slave")
@@ -39,15 +39,33 @@ class VolumeMounter(Protocol):
     async def remove_volume(self, name: str, *, force: bool = False) -> None: ...
 
 
+class VolumeMaker(Protocol):
+    """The two volume calls :func:`create_if_missing` makes."""
+
+    async def create_volume(self, spec: VolumeSpec) -> Any: ...
+    async def inspect_volume(self, name: str) -> Any: ...
+
+
+async def create_if_missing(volumes: VolumeMaker, name: str, *, anonymous: bool) -> bool:
+    """True if this call made the volume (another create may win the race: then False)."""
+    try:
+        await volumes.inspect_volume(name)
+        return False
+    except NotFound:
+        pass
+    labels = {ANONYMOUS_LABEL: ""} if anonymous else None
+    try:
+        await volumes.create_volume(VolumeSpec(name=name, labels=labels))
+    except Conflict:
+        return False
+    return True
+
+
 async def _volume_path(
     volumes: VolumeMounter, name: str, anonymous: bool, container_id: str, m: PlannedMount
 ) -> str:
     """Create (if needed), reference, mount and fill a volume; its host path."""
-    try:
-        await volumes.inspect_volume(name)
-    except NotFound:
-        labels = {ANONYMOUS_LABEL: ""} if anonymous else None
-        await volumes.create_volume(VolumeSpec(name=name, labels=labels))
+    if await create_if_missing(volumes, name, anonymous=anonymous):
         emit_volume(name, "create")
     await volumes.reference_volume(name, container_id)
     path = await volumes.mount_volume(name, container_id)
@@ -141,9 +159,9 @@ class ResolvedMounts:
 def anonymous_volume_name(container_id: str, destination: str) -> str:
     """A stable name for an anonymous volume of one destination of one container.
 
-    Docker names anonymous volumes randomly at create; until create records
-    them, the start path derives one from the container and the destination
-    so a restart finds the same data.
+    Docker names anonymous volumes randomly; deriving the name from the
+    container and the destination lets create, start and every restart find
+    the same volume without another record.
     """
     return hashlib.sha256(f"{container_id}:{destination}".encode()).hexdigest()
 

@@ -39,7 +39,7 @@ def inspect_json(
         "ResolvConfPath": record.resolv_conf_path,
         "HostnamePath": record.hostname_path,
         "HostsPath": record.hosts_path,
-        "LogPath": record.log_path,
+        "LogPath": record.log_path if record.has_been_started else "",
         "Name": record.name,
         "RestartCount": runtime.restart_count,
         "Driver": record.driver,

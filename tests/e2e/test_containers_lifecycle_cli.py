@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -221,6 +222,32 @@ def test_rm_v_removes_anonymous_volumes_only(
     ok(cluster.docker("rm", "-v", name))
     assert cluster.docker("volume", "inspect", anonymous).returncode == 1
     assert ok(cluster.docker("volume", "inspect", "-f", "{{.Name}}", named)) == f"{named}\n"
+
+
+def test_create_makes_and_holds_its_volumes(
+    cluster: Cluster, busybox: str, names: Names, tmp_path: Path
+) -> None:
+    # dockerd creates a container's volumes at `docker create` and counts it as
+    # their user from then on, started or not.
+    named = names.volume("held")
+    name = names.new("holds")
+    ok(cluster.docker("create", "--name", name, "-v", "/anonymous", "-v", f"{named}:/named",
+                      busybox, "cat", "/named/f", "/anonymous/f"))
+    mounts = {m["Destination"]: m["Name"] for m in inspect(cluster, name)["Mounts"]}
+    assert mounts["/named"] == named and len(mounts["/anonymous"]) == 64, mounts
+    listed = ok(cluster.docker("volume", "ls", "-q")).split()
+    assert named in listed and mounts["/anonymous"] in listed
+    refused = cluster.docker("volume", "rm", named)
+    assert refused.returncode == 1 and "volume is in use" in refused.stderr, refused.stderr
+    source = tmp_path / "f"
+    source.write_text("copied before the first start\n")
+    for destination in ("/named/f", "/anonymous/f"):  # docker cp reaches the volumes
+        ok(cluster.docker("cp", str(source), f"{name}:{destination}"))
+    assert ok(cluster.docker("start", "-a", name)) == "copied before the first start\n" * 2
+    assert {m["Destination"]: m["Name"] for m in inspect(cluster, name)["Mounts"]} == mounts
+    ok(cluster.docker("rm", "-v", name))
+    assert cluster.docker("volume", "inspect", mounts["/anonymous"]).returncode == 1
+    ok(cluster.docker("volume", "rm", named))
 
 
 def test_rm_without_v_keeps_the_anonymous_volume(

@@ -50,6 +50,20 @@ def log_path(cluster: Cluster, name: str) -> Path:
     return cluster.data_root / "containers" / container_id / f"{container_id}-json.log"
 
 
+def test_inspect_names_the_log_file_once_started(
+    cluster: Cluster, busybox: str, names: Names
+) -> None:
+    name, silent = names.new("logpath"), names.new("nolog")
+    ok(cluster.docker("create", "--name", name, busybox, "echo", "hello"))
+    assert inspect(cluster, name)["LogPath"] == ""  # dockerd names it at the first start
+    ok(cluster.docker("start", "-a", name))
+    shown = Path(inspect(cluster, name)["LogPath"])
+    assert shown == log_path(cluster, name)
+    assert "hello" in shown.read_text()  # conmon's k8s-file lines, read as json-file
+    ok(cluster.docker("run", "--name", silent, "--log-driver", "none", busybox, "true"))
+    assert inspect(cluster, silent)["LogPath"] == ""
+
+
 def log_files(cluster: Cluster, name: str) -> dict[str, int]:
     """The container's log files on disk, by name, with their sizes."""
     path = log_path(cluster, name)

@@ -425,6 +425,19 @@ class FakeVolumes:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(volume.users)}]")
         del self.volumes[name]
 
+    async def reference_volume(self, name: str, container_id: str) -> None:
+        self.calls.append(("reference", (name, container_id)))
+        volume = await self.inspect_volume(name)
+        if container_id not in volume.users:
+            self.volumes[name] = replace(volume, users=(*volume.users, container_id))
+
+    async def release_volume(self, name: str, container_id: str) -> None:
+        self.calls.append(("release", (name, container_id)))
+        volume = self.volumes.get(name)
+        if volume is not None:
+            users = tuple(u for u in volume.users if u != container_id)
+            self.volumes[name] = replace(volume, users=users)
+
     async def prune_volumes(self, filters: Filters | None = None) -> VolumePruneResult:
         self.calls.append(("prune", dict(filters or {})))
         gone = sorted(n for n, v in self.volumes.items() if not v.users and v.anonymous)
