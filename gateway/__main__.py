@@ -32,6 +32,7 @@ from gateway.listeners import (
 from gateway.metrics import create_metrics_app
 from services.common.config import DaemonConfig, load_runtime_config, parse_tcp_address
 from services.common.errors import DockyardError
+from services.common.grpc_server import STUCK_SECONDS, exit_if_stuck
 from services.common.logs import setup_logging
 
 log = logging.getLogger("gateway")
@@ -91,6 +92,9 @@ async def serve(config: DaemonConfig) -> None:
         log.info("serving", extra={"pid": os.getpid()})
         await stop.wait()
         log.info("shutting down", extra={"grace_seconds": SHUTDOWN_GRACE_SECONDS})
+        # Stopped by a dying launcher, nobody would end a shutdown stuck on an
+        # etcd or service that is going too; its socket would block the next up.
+        exit_if_stuck(SHUTDOWN_GRACE_SECONDS + STUCK_SECONDS)
     finally:
         if metrics_runner is not None:
             await metrics_runner.cleanup()

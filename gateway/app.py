@@ -13,11 +13,13 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from gateway.announce import announce_middleware
 from gateway.backends import Backends, connect_backends
 from gateway.containers.daemon_start import settle_after_start
 from gateway.containers.health_lifetime import health_monitor
 from gateway.containers.watcher import RuntimeWatcher
 from gateway.errors import error_middleware
+from gateway.events.exec_follows import exec_follows
 from gateway.events.lifetime import event_journal
 from gateway.headers import add_common_headers
 from gateway.identity import ensure_engine_id
@@ -82,8 +84,10 @@ def create_app(
 ) -> web.Application:
     app = web.Application(
         # Outermost first: metrics see the final status, errors are rendered
-        # before metrics count them, the version is checked inside both.
-        middlewares=[metrics_middleware, error_middleware, version_middleware],
+        # before metrics count them, the version is checked inside both; a
+        # change is announced only by a request that reached its handler.
+        middlewares=[metrics_middleware, error_middleware, version_middleware,
+                     announce_middleware],
         client_max_size=MAX_BODY_BYTES,
     )
     app[CONFIG] = config
@@ -92,6 +96,7 @@ def create_app(
     app.cleanup_ctx.append(_backends_context(config, backends))
     app.cleanup_ctx.append(_engine_identity)
     app.cleanup_ctx.append(event_journal)
+    app.cleanup_ctx.append(exec_follows)
     app.cleanup_ctx.append(_runtime_watcher)
     app.cleanup_ctx.append(health_monitor)
     add_routes(app, ALL_ROUTES)

@@ -17,8 +17,11 @@ from typing import Protocol
 
 import grpc
 
+from gateway.containers.health_rules import HEALTH_PREFIX
 from gateway.containers.lifecycle import ContainerLifecycle
-from gateway.containers.store import ContainerStore
+from gateway.containers.records import CONTAINERS, NAMES
+from gateway.containers.store import ContainerStore, RecordReads
+from gateway.store_mirror import StoreMirror
 from services.cgroupd.hostinfo import CgroupHostInfo
 from services.cgroupd.manager import CgroupState
 from services.cgroupd.resources import Resources
@@ -28,6 +31,7 @@ from services.common.endpoints import service_address
 from services.common.etcd_store import Condition, Entry, Write, connect_store
 from services.common.grpc_client import open_channel
 from services.execd.client import ContainersClient, RuntimeInfo
+from services.execd.models import RUNTIME_PREFIX
 from services.imaged.client import PreparedSnapshot
 from services.imaged.models import (
     CommitOptions,
@@ -47,6 +51,7 @@ from services.imaged.registry.models import (
     LoginResult,
     ProgressEvent,
     RegistryAuth,
+    SearchResult,
 )
 from services.imaged.storeinfo import StoreInfo
 from services.imaged.volumes.models import Volume, VolumePruneResult, VolumeSpec
@@ -63,6 +68,8 @@ from services.netd.models import Filters as NetworkFilters
 log = logging.getLogger(__name__)
 
 ETCD_CONNECT_SECONDS = 10.0
+MIRRORED_PREFIXES = (CONTAINERS, NAMES, RUNTIME_PREFIX, HEALTH_PREFIX)
+"""What ``docker ps`` and ``docker inspect`` read, kept in the gateway's memory."""
 """How long start-up waits for etcd, which the launcher starts in parallel."""
 
 
@@ -161,6 +168,8 @@ class DistributionBackend(Protocol):
     async def check_auth(self, auth: RegistryAuth) -> LoginResult: ...
     async def get_distribution(self, name: str,
                                auth: RegistryAuth | None = None) -> DistributionInfo: ...
+    async def search_images(self, term: str, limit: int = 0, filters: Filters | None = None,
+                            auth: RegistryAuth | None = None) -> list[SearchResult]: ...
 
 
 @dataclass(frozen=True)
@@ -180,11 +189,18 @@ class Backends:
     """imaged's registry calls; None in unit tests that do not use them."""
     volumes: VolumeBackend | None = None
     """imaged's volume calls; None in unit tests that do not use them."""
+    mirror: StoreMirror | None = None
+    """The container keys in memory (gateway/store_mirror.py); None: reads go to the store."""
+
+    @property
+    def reads(self) -> RecordReads:
+        """Where plain reads of container records, runtime states and health go."""
+        return self.mirror if self.mirror is not None else self.store
 
     @functools.cached_property
     def containers(self) -> ContainerStore:
         """The container records (kept in the store; the gateway is their only writer)."""
-        return ContainerStore(self.store)
+        return ContainerStore(self.store, self.reads)
 
 
 @contextlib.asynccontextmanager
@@ -199,6 +215,8 @@ async def connect_backends(config: DaemonConfig) -> AsyncIterator[Backends]:
 
     store = await connect_store(config.etcd_endpoints, ETCD_CONNECT_SECONDS)
     channels: dict[str, grpc.aio.Channel] = {}
+    mirror = StoreMirror(store, MIRRORED_PREFIXES)
+    mirror.start()
     try:
         for name in ("imaged", "netd", "cgroupd", "execd"):
             channels[name] = open_channel(service_address(config, name))
@@ -220,8 +238,10 @@ async def connect_backends(config: DaemonConfig) -> AsyncIterator[Backends]:
             lifecycle=lifecycle,
             distribution=DistributionClient(channels["imaged"]),
             volumes=volumes,
+            mirror=mirror,
         )
     finally:
+        await mirror.close()
         for channel in channels.values():
             with contextlib.suppress(Exception):
                 await channel.close()

@@ -23,6 +23,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from services.common.timing import trace
+
 log = logging.getLogger(__name__)
 
 REQUESTS = Counter(
@@ -68,6 +70,7 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         route = route_label(request)
         REQUESTS.labels(request.method, route, str(status)).inc()
         LATENCY.labels(request.method, route).observe(elapsed)
+        trace("api", f"{request.method}:{route}", started, elapsed)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "request",

@@ -22,9 +22,12 @@ def encode_json(data: Any) -> bytes:
 
 def json_response(data: Any, *, status: int = 200) -> web.Response:
     # Built by hand: web.json_response appends "; charset=utf-8".
-    return web.Response(
-        status=status, body=encode_json(data), headers={"Content-Type": JSON_CONTENT_TYPE}
-    )
+    return encoded_json_response(encode_json(data), status=status)
+
+
+def encoded_json_response(body: bytes, *, status: int = 200) -> web.Response:
+    """A body :func:`encode_json` made earlier (kept by a cache)."""
+    return web.Response(status=status, body=body, headers={"Content-Type": JSON_CONTENT_TYPE})
 
 
 def text_response(text: str, *, status: int = 200) -> web.Response:

@@ -39,6 +39,7 @@ from gateway.containers.validation import (
 from gateway.versioning import compare
 from services.common.config import DaemonConfig
 from services.common.errors import Conflict, InvalidArgument, NotFound
+from services.common.timing import timed
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,8 @@ async def _create(
     if not config.get("Hostname"):
         hostname = default_hostname(record.id, host_config["NetworkMode"])
         record = replace(record, config={**config, "Hostname": hostname})
-    record = await _reserve(containers, record, request.name)
+    with timed("gateway.create_reserve"):
+        record = await _reserve(containers, record, request.name)
     try:
         snapshot = await backends.images.prepare_snapshot(record.id, image.id)
     except BaseException:
@@ -131,10 +133,11 @@ async def _create(
             anonymous = await hold_volumes(record.id, config, host_config, backends.volumes,
                                            daemon.data_root)
         try:
-            await containers.update(record.id, lambda r: replace(
-                r, rootfs=str(snapshot.rootfs), mounts=r.mounts + anonymous,
-                graph_driver_data=graph_driver_data(snapshot.rootfs, image.graph_driver),
-            ))
+            with timed("gateway.create_record"):
+                await containers.update(record.id, lambda r: replace(
+                    r, rootfs=str(snapshot.rootfs), mounts=r.mounts + anonymous,
+                    graph_driver_data=graph_driver_data(snapshot.rootfs, image.graph_driver),
+                ))
         except BaseException:
             if backends.volumes is not None:
                 await _give_back_volumes(backends.volumes, record, anonymous)

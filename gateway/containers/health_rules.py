@@ -8,12 +8,9 @@ period are logged but not counted. The last five probes are kept.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from services.common.errors import DockyardError
 from services.common.records import dump_record, load_record
 
 HEALTH_PREFIX = "health/"
@@ -112,15 +109,6 @@ class HealthState:
                                   str(e["Output"])) for e in data.get("Log") or ()),
             started_at=str(data.get("StartedAt", "")),
         )
-
-
-def health_statuses(entries: Iterable[Any]) -> dict[str, str]:
-    """Container ID → health status, from a read of the ``health/`` prefix."""
-    out = {}
-    for entry in entries:
-        with contextlib.suppress(DockyardError):
-            out[str(entry.key).rpartition("/")[2]] = HealthState.decode(entry.value).status
-    return out
 
 
 def for_new_run(previous: HealthState | None, started_at: str) -> HealthState:

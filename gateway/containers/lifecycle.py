@@ -23,8 +23,9 @@ from gateway.containers.networking import network_mode, network_settings, sandbo
 from gateway.containers.records import ContainerRecord
 from gateway.containers.resources import resources_from_host_config
 from gateway.containers.store import ContainerStore
+from gateway.containers.validation import validate_mount
 from gateway.events import emit_container
-from gateway.events.attachments import emit_joined, emit_left
+from gateway.events.attachments import emit_failed_start, emit_joined, emit_left
 from gateway.events.containers import signal_number, start_in_flight
 from services.cgroupd.resources import Resources
 from services.common.errors import (
@@ -74,6 +75,7 @@ class SandboxBackend(Protocol):
     async def create_sandbox(self, spec: SandboxSpec) -> Sandbox: ...
     async def get_sandbox(self, container_id: str) -> Sandbox: ...
     async def remove_sandbox(self, container_id: str) -> None: ...
+    async def inspect_network(self, ref: str) -> Any: ...
 
 
 class CgroupState(Protocol):
@@ -145,6 +147,10 @@ class ContainerLifecycle:
             if state.status in (RUNNING, RESTARTING):
                 raise NotModified(f"container {record.id} is already started")
             try:
+                # As dockerd's settings check at start, before anything is made (no
+                # State.Error, no event): a --mount bind source removed since create.
+                for mount in record.host_config.get("Mounts") or ():
+                    validate_mount(mount)
                 return await self._start_locked(record, reset_restart_count=True)
             except DockyardError:
                 if record.host_config.get("AutoRemove"):
@@ -182,6 +188,9 @@ class ContainerLifecycle:
         self, record: ContainerRecord, reset_restart_count: bool
     ) -> ContainerRecord:
         undo: list[Callable[[], Awaitable[None]]] = []
+        # How far the start got, for the events of a failure (emit_failed_start).
+        sandbox_outcome: Sandbox | BaseException | None = None
+        ready: ContainerRecord | None = None
         try:
             mode = await self._resolve_mode(record, "network", network_mode(record))
             if mode.startswith("container:"):
@@ -206,6 +215,7 @@ class ContainerLifecycle:
                     return_exceptions=True,
                 )
             cgroup, sandbox, resolved, looked_up = prepared
+            sandbox_outcome = sandbox
             if not isinstance(cgroup, BaseException):
                 undo.append(lambda: self._undo_cgroup(record.id))
             if not isinstance(sandbox, BaseException):
@@ -251,7 +261,7 @@ class ContainerLifecycle:
 
             # Recorded before the process starts: an exit seen by the releaser
             # finds the settings to clear.
-            updated = await self.records.update(record.id, started)
+            updated = ready = await self.records.update(record.id, started)
             with start_in_flight(record.id):
                 await self.processes.start_container(request)
                 emit_joined(updated)
@@ -262,7 +272,27 @@ class ContainerLifecycle:
                 await step()
             if isinstance(error, DockyardError) and not isinstance(error, NotModified):
                 await self._record_start_error(record.id, error)
+                # A network gone since create is found before dockerd makes a sandbox.
+                had_sandbox = sandbox_outcome is not None and not isinstance(
+                    sandbox_outcome, NotFound)
+                if ready is not None:
+                    emit_failed_start(ready, joined=True, had_sandbox=True)
+                else:
+                    emit_failed_start(await self._with_network_ids(record) if had_sandbox
+                                      else record, joined=False, had_sandbox=had_sandbox)
             raise
+
+    async def _with_network_ids(self, record: ContainerRecord) -> ContainerRecord:
+        """A copy naming the ID of each network of the record (the default bridge has
+        none before a first start), for the disconnects of a start that failed."""
+        networks = dict((record.network_settings or {}).get("Networks") or {})
+        for name, settings in networks.items():
+            if isinstance(settings, dict) and not settings.get("NetworkID"):
+                with contextlib.suppress(DockyardError):
+                    found = await self.sandboxes.inspect_network(name)
+                    networks[name] = {**settings, "NetworkID": str(found.id)}
+        return replace(record, network_settings={**(record.network_settings or {}),
+                                                 "Networks": networks})
 
     async def _record_start_error(self, container_id: str, error: DockyardError) -> None:
         """As dockerd: a failed start leaves State.Error and ExitCode 128 (execd keeps them)."""

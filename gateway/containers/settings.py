@@ -20,6 +20,15 @@ from services.common.errors import InvalidArgument
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
 LOG_DRIVERS = ("json-file", "local", "none")
 """Log drivers this engine can write; dockerd's other drivers are refused by name."""
+LOG_OPTIONS = {
+    "json-file": frozenset({"max-file", "max-size", "compress", "labels", "labels-regex",
+                            "env", "env-regex", "tag"}),
+    "local": frozenset({"max-file", "max-size", "compress"}),
+}
+"""The option names each driver accepts, as dockerd's drivers validate them."""
+LOG_MODES = ("", "blocking", "non-blocking")
+LOG_MODE_OPTIONS = frozenset({"mode", "max-buffer-size"})
+"""Options of dockerd's log copier, accepted with every driver."""
 
 # Docker's default masked and read-only /proc and /sys paths (oci.DefaultSpec).
 MASKED_PATHS = (
@@ -196,4 +205,21 @@ def _log_config(given: Mapping[str, Any], daemon: DaemonConfig) -> dict[str, Any
         raise InvalidArgument(
             f"failed to get logging factory: logger: no log driver named '{kind}' is registered"
         )
+    _check_log_options(kind, options)
     return {"Type": kind, "Config": options}
+
+
+def _check_log_options(kind: str, options: Mapping[str, str]) -> None:
+    """dockerd's ValidateLogOpts at create: the mode, then the driver's own option names."""
+    if kind == "none":
+        return  # dockerd checks nothing for it
+    mode = options.get("mode", "")
+    if mode not in LOG_MODES:
+        raise InvalidArgument(f"logger: logging mode not supported: {mode}")
+    if "max-buffer-size" in options and mode != "non-blocking":
+        raise InvalidArgument(
+            "logger: max-buffer-size option is only supported with 'mode=non-blocking'")
+    known = LOG_OPTIONS[kind]
+    for key in options:
+        if key not in known and key not in LOG_MODE_OPTIONS:
+            raise InvalidArgument(f"unknown log opt '{key}' for {kind} log driver")

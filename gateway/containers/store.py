@@ -23,7 +23,13 @@ from gateway.containers.records import (
     encode_record,
     name_key,
 )
-from services.common.errors import Conflict, InvalidArgument, NotFound, Unavailable
+from services.common.errors import (
+    Conflict,
+    DockyardError,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
 from services.common.etcd_store import (
     Absent,
     AtRevision,
@@ -49,6 +55,13 @@ class RecordStore(Protocol):
     async def commit(self, conditions: Sequence[Condition], writes: Sequence[Write]) -> bool: ...
 
 
+class RecordReads(Protocol):
+    """Where plain reads come from: the store, or the gateway's mirror of it."""
+
+    async def get(self, key: str) -> Entry | None: ...
+    async def get_prefix(self, prefix: str) -> list[Entry]: ...
+
+
 def name_conflict(name: str, holder: str) -> Conflict:
     return Conflict(
         f'Conflict. The container name "{name}" is already in use by container "{holder}". '
@@ -63,8 +76,12 @@ def no_such_container(ref: str) -> NotFound:
 class ContainerStore:
     """Container records over the etcd store; every method is safe to call concurrently."""
 
-    def __init__(self, store: RecordStore) -> None:
+    def __init__(self, store: RecordStore, reads: RecordReads | None = None) -> None:
         self._store = store
+        # Plain reads (get, list) may come from the gateway's mirror of the
+        # store (gateway/store_mirror.py); what a write decides on is read from
+        # the store itself.
+        self._reads: RecordReads = reads if reads is not None else store
         # Decoded records by key, valid while the key's mod_revision is unchanged:
         # `docker ps` of hundreds of containers then decodes only what changed.
         self._decoded: dict[str, tuple[int, ContainerRecord]] = {}
@@ -98,23 +115,23 @@ class ContainerStore:
 
     async def get(self, ref: str) -> ContainerRecord:
         """Find a container as dockerd does: full ID, then exact name, then unique ID prefix."""
-        return self._decode(await self._find(ref))
+        return self._decode(await self._find(ref, self._reads))
 
-    async def _find(self, ref: str) -> Entry:
+    async def _find(self, ref: str, source: RecordReads) -> Entry:
         if not ref:
             raise InvalidArgument("No container name or ID supplied")
         if _FULL_ID.match(ref):
-            entry = await self._store.get(container_key(ref))
+            entry = await source.get(container_key(ref))
             if entry is not None:
                 return entry
         if "/" not in ref.removeprefix("/"):
-            holder = await self._store.get(name_key(ref))
+            holder = await source.get(name_key(ref))
             if holder is not None:
-                entry = await self._store.get(container_key(holder.value.decode()))
+                entry = await source.get(container_key(holder.value.decode()))
                 if entry is not None:
                     return entry
         if _HEX.match(ref):
-            matches = await self._store.get_prefix(CONTAINERS + ref)
+            matches = await source.get_prefix(CONTAINERS + ref)
             if len(matches) > 1:
                 raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
             if matches:
@@ -123,7 +140,7 @@ class ContainerStore:
 
     async def list(self) -> list[ContainerRecord]:
         """Every container, in one prefix read."""
-        entries = await self._store.get_prefix(CONTAINERS)
+        entries = await self._reads.get_prefix(CONTAINERS)
         records = [self._decode(e) for e in entries]
         if len(self._decoded) > len(entries):
             present = {e.key for e in entries}
@@ -138,8 +155,14 @@ class ContainerStore:
         ``change`` may run several times (once per attempt) and must not change
         the ID or the name (use :meth:`rename`).
         """
+        key = container_key(container_id)
+        cached = self._decoded.get(key)
+        if cached is not None:
+            done = await self._update_as_read(key, cached[0], cached[1], change)
+            if done is not None:
+                return done
         for _ in range(UPDATE_ATTEMPTS):
-            entry = await self._store.get(container_key(container_id))
+            entry = await self._store.get(key)
             if entry is None:
                 raise no_such_container(container_id)
             current = decode_record(entry.value)
@@ -152,13 +175,46 @@ class ContainerStore:
                 [AtRevision(entry.key, entry.mod_revision)],
                 [Put(entry.key, encode_record(updated))],
             ):
+                self._decoded.pop(key, None)  # its new revision is not known here
                 return updated
         raise Unavailable(f"container {container_id} is being changed by others; try again")
 
+    async def _update_as_read(
+        self, key: str, revision: int, current: ContainerRecord,
+        change: Callable[[ContainerRecord], ContainerRecord],
+    ) -> ContainerRecord | None:
+        """One try of :meth:`update` on the record as last read, without reading it again.
+
+        The write's condition on that revision tells whether it is still what
+        is stored (one etcd round trip less on the way of every start). None
+        when it is not, or when the answer may depend on it (``change``
+        refused it, or changed nothing): :meth:`update` then reads the record.
+        """
+        try:
+            updated = change(current)
+        except DockyardError:
+            return None
+        if (updated.id, updated.name) != (current.id, current.name):
+            raise ValueError("update() cannot change a container's ID or name")
+        if updated == current or not await self._store.commit(
+            [AtRevision(key, revision)], [Put(key, encode_record(updated))]
+        ):
+            return None
+        self._decoded.pop(key, None)
+        return updated
+
     async def delete(self, container_id: str) -> None:
         """Remove the record and release its name together; NotFound if it is gone."""
+        key = container_key(container_id)
+        cached = self._decoded.pop(key, None)
+        # First on the record as last read: if it is still at that revision,
+        # its name is the one to release (one round trip less per removal).
+        if cached is not None and await self._store.commit(
+            [AtRevision(key, cached[0])], [Delete(key), Delete(name_key(cached[1].name))]
+        ):
+            return
         for _ in range(UPDATE_ATTEMPTS):
-            entry = await self._store.get(container_key(container_id))
+            entry = await self._store.get(key)
             if entry is None:
                 raise no_such_container(container_id)
             record = decode_record(entry.value)
@@ -176,7 +232,7 @@ class ContainerStore:
         if not ref or not new_name:
             raise InvalidArgument("Neither old nor new names may be empty")
         for _ in range(UPDATE_ATTEMPTS):
-            entry = await self._find(ref)
+            entry = await self._find(ref, self._store)
             record = decode_record(entry.value)
             canonical = new_name if new_name.startswith("/") else "/" + new_name
             if canonical == record.name:
@@ -194,6 +250,7 @@ class ContainerStore:
                     Put(name_key(canonical), record.id.encode()),
                 ],
             ):
+                self._decoded.pop(entry.key, None)  # as last read no more
                 return renamed
             holder = await self._store.get(name_key(canonical))
             if holder is not None:

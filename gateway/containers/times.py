@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from datetime import UTC, datetime
@@ -23,8 +24,12 @@ def rfc3339_nano(ns: int | None = None) -> str:
     return f"{stamp}.{digits}Z" if digits else f"{stamp}Z"
 
 
+@functools.lru_cache(maxsize=16384)
 def parse_rfc3339(text: str) -> float | None:
-    """Seconds since the epoch; None for Go's zero time or an unreadable value."""
+    """Seconds since the epoch; None for Go's zero time or an unreadable value.
+
+    Kept per text: ``docker ps`` parses every container's timestamps each time.
+    """
     if not text or text.startswith("0001-01-01"):
         return None
     match = _RFC3339.match(text)

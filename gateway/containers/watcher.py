@@ -19,6 +19,7 @@ from gateway.containers.lifecycle import ContainerLifecycle
 from gateway.containers.records import CONTAINERS, ContainerRecord
 from gateway.containers.times import parse_rfc3339
 from gateway.events.containers import emit_for, report_exit
+from gateway.store_mirror import announce_change
 from services.cgroupd.records import PREFIX as CGROUPS
 from services.common.errors import DockyardError, NotFound, Unavailable
 from services.execd.models import (
@@ -90,6 +91,8 @@ class RuntimeWatcher:
     # ---- events ------------------------------------------------------------------------
 
     def _on_runtime(self, event: Any) -> None:
+        # What listeners (docker wait, attach) tell clients next is read back fresh.
+        announce_change()
         if event.value is None:
             self._restarting.discard(str(event.key).rpartition("/")[2])  # removed
             return

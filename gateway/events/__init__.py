@@ -11,6 +11,7 @@ from typing import Any
 
 from gateway.events.journal import EventJournal
 from gateway.events.message import container_attributes
+from gateway.store_mirror import announce_change
 from services.common.errors import Unavailable
 
 _journal: EventJournal | None = None
@@ -38,6 +39,8 @@ def emit(
     event_type: str, action: str, actor_id: str, attributes: Mapping[str, str] | None = None
 ) -> None:
     """Record an action; never blocks and never fails the caller."""
+    # A subscriber told of the action reads what it changed (store_mirror.py).
+    announce_change()
     if _journal is not None:
         _journal.emit(event_type, action, actor_id, attributes or {})
 

@@ -7,12 +7,12 @@ import contextlib
 import signal as signals
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, Protocol
 
 from gateway.containers.times import parse_rfc3339
 from gateway.events import emit_container
-from services.common.errors import DockyardError
+from services.common.errors import DockyardError, NotFound
 from services.execd.models import RuntimeState
 
 # Exits already reported (container → FinishedAt): execd may write one exit more than once.
@@ -94,7 +94,7 @@ class ExecReader(Protocol):
     async def inspect_exec(self, exec_id: str) -> Any: ...
 
 
-_background: set[asyncio.Task[None]] = set()
+_background: set[asyncio.Task[Any]] = set()
 EXEC_EXIT_WAIT_SECONDS = 5.0
 
 
@@ -119,39 +119,49 @@ class DetachedStream(Protocol):
 
 
 def report_detached_exec_exit(
-    records: RecordReader, execs: ExecReader, exec_id: str, stream: DetachedStream
+    records: RecordReader, execs: ExecReader, exec_id: str, stream: DetachedStream,
+    settled: Callable[[str, bool], Awaitable[None]] | None = None,
 ) -> None:
     """``exec_die`` for ``docker exec -d``: execd ends a detached exec's stream once its
-    process has ended (however long it runs), then the exit code is read."""
-    task = asyncio.ensure_future(_after_detached(records, execs, exec_id, stream))
+    process has ended (however long it runs), then the exit code is read. ``settled``
+    is told then whether that is done: reported, or the session is gone; not when the
+    stream broke while the exec may still run."""
+    task = asyncio.ensure_future(_after_detached(records, execs, exec_id, stream, settled))
     _background.add(task)
     task.add_done_callback(_background.discard)
 
 
 async def _after_detached(
-    records: RecordReader, execs: ExecReader, exec_id: str, stream: DetachedStream
+    records: RecordReader, execs: ExecReader, exec_id: str, stream: DetachedStream,
+    settled: Callable[[str, bool], Awaitable[None]] | None,
 ) -> None:
     try:
         async for _ in stream.output():
             pass
     except DockyardError:
-        return  # execd went away: the session, and its exit, went with it
+        pass  # execd went away: whether the session went with it, inspect tells
     finally:
         stream.cancel()
-    await _report_exec_exit(records, execs, exec_id)
+    done = await _report_exec_exit(records, execs, exec_id)
+    if settled is not None:
+        await settled(exec_id, done)
 
 
-async def _report_exec_exit(records: RecordReader, execs: ExecReader, exec_id: str) -> None:
+async def _report_exec_exit(records: RecordReader, execs: ExecReader, exec_id: str) -> bool:
+    """Whether the exit is settled: reported, or the session is gone (nothing to report)."""
     deadline = time.monotonic() + EXEC_EXIT_WAIT_SECONDS
     delay = 0.005
     while time.monotonic() < deadline:
         try:
             info = await execs.inspect_exec(exec_id)
+        except NotFound:
+            return True
         except DockyardError:
-            return
+            return False
         if info.exit_code is not None:
             await emit_for(records, info.container_id, "exec_die",
                            execID=exec_id, exitCode=str(info.exit_code))
-            return
+            return True
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.2)
+    return False

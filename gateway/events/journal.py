@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from gateway.events.message import event_message
@@ -29,12 +29,14 @@ LEASE_RENEW_SECONDS = 60.0
 """A new lease is taken this often, so each event lives between 240 and 300 s."""
 WRITE_BACKLOG = 10_000
 """Events waiting for etcd beyond this are dropped (and logged): emit never blocks."""
+WRITE_BATCH = 64
+"""Events written in one transaction at most (etcd takes up to 128 operations in one)."""
 SUBSCRIBER_BACKLOG = 1_000
 RETRY_SECONDS = 0.5
 
 
 class EventStore(Protocol):
-    async def put(self, key: str, value: bytes, *, lease: Any = None) -> None: ...
+    async def put_all(self, pairs: Sequence[tuple[str, bytes]], *, lease: Any = None) -> None: ...
     async def get_prefix(self, prefix: str) -> list[Any]: ...
     async def grant_lease(self, ttl_seconds: int) -> Any: ...
     def watch_prefix(
@@ -123,18 +125,23 @@ class EventJournal:
         lease: Any = None
         lease_taken = 0.0
         while True:
-            key, value = await self._pending.get()
+            # What was emitted while the last write was under way goes in one
+            # transaction (bursts: prunes, compose down, many containers at
+            # once): one etcd proposal and disk sync rather than one each.
+            batch = [await self._pending.get()]
+            while len(batch) < WRITE_BATCH and not self._pending.empty():
+                batch.append(self._pending.get_nowait())
             while True:
                 try:
                     if lease is None or time.monotonic() - lease_taken > LEASE_RENEW_SECONDS:
                         lease = await self._store.grant_lease(LEASE_SECONDS)
                         lease_taken = time.monotonic()
-                    await self._store.put(key, value, lease=lease)
+                    await self._store.put_all(batch, lease=lease)
                     break
                 except asyncio.CancelledError:
                     raise
-                except Exception as e:  # etcd restarting: keep the event, try again
-                    log.warning("writing event %s failed: %s", key, e)
+                except Exception as e:  # etcd restarting: keep the events, try again
+                    log.warning("writing event %s failed: %s", batch[0][0], e)
                     lease = None
                     await asyncio.sleep(RETRY_SECONDS)
 

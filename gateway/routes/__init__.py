@@ -13,6 +13,7 @@ from gateway.routes import (
     events,
     execs,
     image_archives,
+    image_search,
     images,
     networks,
     system,
@@ -24,5 +25,5 @@ ALL_ROUTES: tuple[Route, ...] = (
     *system.ROUTES, *images.ROUTES, *image_archives.ROUTES, *networks.ROUTES,
     *containers.ROUTES, *container_lifecycle.ROUTES, *execs.ROUTES, *distribution.ROUTES,
     *volumes.ROUTES, *container_stats.ROUTES, *container_update.ROUTES, *events.ROUTES,
-    *disk_usage.ROUTES, *container_archive.ROUTES,
+    *disk_usage.ROUTES, *container_archive.ROUTES, *image_search.ROUTES,
 )

@@ -12,12 +12,13 @@ import contextlib
 import json
 import logging
 import posixpath
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
 
 from gateway import query
+from gateway.containers.copy_volumes import VolumeMounts, volumes_for_copy
 from gateway.containers.records import ContainerRecord
 from gateway.containers.validation import validate_config_types
 from gateway.events import emit_container
@@ -65,14 +66,24 @@ async def _pid(request: web.Request, record: ContainerRecord) -> int:
     return state.pid if state.status in (RUNNING, PAUSED) else 0
 
 
-def copy_mounts(record: ContainerRecord, pid: int) -> tuple[CopyMount, ...]:
+def _volumes(request: web.Request) -> VolumeMounts | None:
+    lifecycle = request.app[BACKENDS].lifecycle
+    return lifecycle.volumes if lifecycle is not None else None
+
+
+def copy_mounts(
+    record: ContainerRecord, pid: int, volume_paths: Mapping[str, str] | None = None
+) -> tuple[CopyMount, ...]:
     """The volumes and binds a copy of a stopped container must see, as dockerd mounts
-    them for it (a running one's root has them already)."""
+    them for it (a running one's root has them already). ``volume_paths``: where
+    imaged mounted each volume for the copy, by destination."""
     if pid:
         return ()
     mounts = []
     for mount in record.mounts:
         source, destination = str(mount.get("Source") or ""), str(mount.get("Destination") or "")
+        if mount.get("Type") == "volume":
+            source = (volume_paths or {}).get(destination, source)
         if mount.get("Type") in ("bind", "volume") and source and destination:
             mounts.append(CopyMount(source=source, destination=destination,
                                     read_only=not mount.get("RW", True)))
@@ -91,7 +102,11 @@ def in_mount(path: str, mounts: Sequence[CopyMount]) -> bool:
 
 async def _stream_tar(request: web.Request, chunks: AsyncIterator[bytes],
                       headers: Mapping[str, str],
-                      on_complete: Callable[[], None] | None = None) -> web.StreamResponse:
+                      on_complete: Callable[[], None] | None = None,
+                      before_end: Callable[[], Awaitable[None]] | None = None,
+                      ) -> web.StreamResponse:
+    """Send the archive; ``before_end`` runs once it is all out, before the body ends
+    (the client, done reading, sees nothing that happens after that)."""
     try:
         first = await anext(chunks, b"")  # a missing path fails here, before any header
         response = web.StreamResponse(headers={"Content-Type": TAR_CONTENT_TYPE, **headers})
@@ -100,6 +115,8 @@ async def _stream_tar(request: web.Request, chunks: AsyncIterator[bytes],
             await response.write(first)
             async for chunk in chunks:
                 await response.write(chunk)
+            if before_end is not None:
+                await before_end()
         except DockyardError as exc:
             # Headers are gone: cut the connection so the client sees a truncated archive.
             log.error("archive failed mid-stream", extra={"error": exc.message})
@@ -118,9 +135,10 @@ async def _stream_tar(request: web.Request, chunks: AsyncIterator[bytes],
 async def head_container_archive(request: web.Request) -> web.Response:
     record = await _record(request)
     pid = await _pid(request, record)
-    st = await request.app[BACKENDS].images.stat_container_path(
-        record.id, _path(request), request.match_info["id"], pid,
-        mounts=copy_mounts(record, pid))
+    async with volumes_for_copy(record, bool(pid), _volumes(request)) as paths:
+        st = await request.app[BACKENDS].images.stat_container_path(
+            record.id, _path(request), request.match_info["id"], pid,
+            mounts=copy_mounts(record, pid, paths))
     return web.Response(headers={STAT_HEADER: stat_header(st)})
 
 
@@ -129,17 +147,31 @@ async def get_container_archive(request: web.Request) -> web.StreamResponse:
     images = request.app[BACKENDS].images
     name, path = request.match_info["id"], _path(request)
     pid = await _pid(request, record)
-    mounts = copy_mounts(record, pid)
-    st = await images.stat_container_path(record.id, path, name, pid, mounts=mounts)
-    chunks = images.read_container_archive(record.id, path, name, pid, mounts=mounts)
-    emit_container(record, "archive-path")  # as dockerd: once the archive is under way
-    return await _stream_tar(request, chunks, {STAT_HEADER: stat_header(st)})
+    # The volumes stay mounted until the archive is out, and are unmounted before
+    # its end reaches the client, as dockerd does.
+    async with contextlib.AsyncExitStack() as copying:
+        paths = await copying.enter_async_context(
+            volumes_for_copy(record, bool(pid), _volumes(request)))
+        mounts = copy_mounts(record, pid, paths)
+        st = await images.stat_container_path(record.id, path, name, pid, mounts=mounts)
+        chunks = images.read_container_archive(record.id, path, name, pid, mounts=mounts)
+        emit_container(record, "archive-path")  # as dockerd: once the archive is under way
+        return await _stream_tar(request, chunks, {STAT_HEADER: stat_header(st)},
+                                 before_end=copying.aclose)
 
 
 async def put_container_archive(request: web.Request) -> web.Response:
     record = await _record(request)
     pid = await _pid(request, record)
-    mounts = copy_mounts(record, pid)
+    async with volumes_for_copy(record, bool(pid), _volumes(request)) as paths:
+        await _extract(request, record, pid, copy_mounts(record, pid, paths))
+        emit_container(record, "extract-to-dir")  # as dockerd: before the volumes' unmount
+    return web.Response()
+
+
+async def _extract(
+    request: web.Request, record: ContainerRecord, pid: int, mounts: Sequence[CopyMount]
+) -> None:
     # A running container's own mounts say what is read-only (its volumes stay
     # writable); a stopped one's snapshot is writable, so refuse here unless
     # the path is in one of its volumes (whose own :ro imaged enforces).
@@ -155,10 +187,8 @@ async def put_container_archive(request: web.Request) -> web.Response:
         record.id, _path(request), request.match_info["id"],
         request.content.iter_chunked(UPLOAD_CHUNK),
         no_overwrite_dir_non_dir=query.bool_value(request, "noOverwriteDirNonDir"),
-        owner=owner, pid=pid, mounts=mounts,
+        owner=owner, pid=pid, mounts=tuple(mounts),
     )
-    emit_container(record, "extract-to-dir")
-    return web.Response()
 
 
 async def get_container_export(request: web.Request) -> web.StreamResponse:

@@ -15,12 +15,12 @@ from gateway import query
 from gateway.containers import network_attach
 from gateway.containers.create import CreateRequest, create_container, decode_body
 from gateway.containers.list_filters import ListOptions
-from gateway.containers.listing import inspect_container, list_containers
+from gateway.containers.listing import inspect_container, list_containers_body
 from gateway.containers.validation import HostLimits
 from gateway.events import emit_container
 from gateway.events.containers import emit_for
 from gateway.keys import BACKENDS, CONFIG, HOST_FACTS
-from gateway.responses import json_response
+from gateway.responses import encoded_json_response, json_response
 from gateway.routing import Route
 from gateway.versioning import request_version
 from services.common.errors import DockyardError, InvalidArgument
@@ -65,14 +65,14 @@ async def get_containers_json(request: web.Request) -> web.Response:
         all=query.bool_value(request, "all"), limit=limit,
         size=query.bool_value(request, "size"), filters=query.filters(request),
     )
-    return json_response(await list_containers(request.app[BACKENDS], options))
+    return encoded_json_response(await list_containers_body(request.app[BACKENDS], options))
 
 
 async def get_container_json(request: web.Request) -> web.Response:
     body = await inspect_container(
         request.app[BACKENDS], request.match_info["id"], size=query.bool_value(request, "size")
     )
-    return json_response(body)
+    return encoded_json_response(body)
 
 
 async def post_container_rename(request: web.Request) -> web.Response:

@@ -16,6 +16,7 @@ from gateway.events.containers import (
     report_detached_exec_exit,
     report_exec_exit,
 )
+from gateway.events.exec_follows import detached_settled, note_detached
 from gateway.responses import json_response
 from gateway.routes.container_lifecycle import lifecycle_of, processes_of, pump_stdin, size_query
 from gateway.routing import Route
@@ -73,8 +74,14 @@ async def post_exec_start(request: web.Request) -> web.StreamResponse:
     started = exec_action("exec_start", info.config)
     await emit_for(records, info.container_id, started, execID=exec_id)
     if body.get("Detach"):
-        report_detached_exec_exit(records, processes, exec_id,
-                                  await processes.start_exec(exec_id, True))
+        # Noted first: a gateway restarted while it runs still reports its exec_die.
+        await note_detached(exec_id, info.container_id)
+        try:
+            stream = await processes.start_exec(exec_id, True)
+        except BaseException:
+            await detached_settled(exec_id, True)
+            raise
+        report_detached_exec_exit(records, processes, exec_id, stream, detached_settled)
         return web.Response(status=200)
     tty = bool(info.config.get("Tty"))
     # The 101 goes out before the process starts, as with dockerd: clients read

@@ -9,6 +9,7 @@ path outside the one it is given.
 from __future__ import annotations
 
 import errno
+import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -108,14 +109,17 @@ def subtree(path: Path) -> list[Path]:
     """``path`` and every cgroup below it, deepest first (the order rmdir needs)."""
     found: list[Path] = []
     try:
-        children = list(path.iterdir())
+        # scandir's entry types come with the listing: no stat of each of the
+        # dozens of control files in every hierarchy (this runs on every
+        # create and removal of a container's cgroup).
+        with os.scandir(path) as entries:
+            children = [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False)]
     except (FileNotFoundError, NotADirectoryError):
         # Absent, or removed meanwhile (runc tidies the cgroups of a create
         # that failed while cgroupd looks): nothing of it is left to handle.
         return found
     for child in children:
-        if child.is_dir() and not child.is_symlink():
-            found.extend(subtree(child))
+        found.extend(subtree(child))
     found.append(path)
     return found
 

@@ -31,20 +31,22 @@ def check_filters(
             raise InvalidArgument(f"{wording} '{name}'")
 
 
+def bool_value(name: str, value: str, wording: str = INVALID_FILTER) -> bool:
+    """One value of a boolean filter: ``true``/``1`` or ``false``/``0``, in any case."""
+    lowered = value.lower()
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise InvalidArgument(f"{wording} '{name}={value}'")
+
+
 def optional_bool(filters: Filters, name: str, wording: str = INVALID_FILTER) -> bool | None:
     """``true``/``1`` or ``false``/``0`` (any case); None when absent; conflicting values fail."""
     values = filters.get(name, ())
     if not values:
         return None
-    seen = set()
-    for value in values:
-        lowered = value.lower()
-        if lowered in ("true", "1"):
-            seen.add(True)
-        elif lowered in ("false", "0"):
-            seen.add(False)
-        else:
-            raise InvalidArgument(f"{wording} '{name}={value}'")
+    seen = {bool_value(name, value, wording) for value in values}
     if len(seen) > 1:
         raise InvalidArgument(f"{wording} '{name}': conflicting values")
     return seen.pop()
@@ -56,6 +58,30 @@ def bool_filter(
     """filters.GetBoolOrDefault."""
     value = optional_bool(filters, name, wording)
     return default if value is None else value
+
+
+def go_bool_or_default(filters: Filters, name: str, default: bool) -> bool:
+    """moby's filters.GetBoolOrDefault, exactly: only ``true``/``1``/``false``/``0`` (case
+    matters); an unknown value is ignored beside a valid one; both truths at once fail."""
+    if name not in filters:
+        return default
+    values = set(filters[name])
+    is_true = bool(values & {"true", "1"})
+    is_false = bool(values & {"false", "0"})
+    if is_true == is_false:
+        shown = f"={','.join(filters[name])}" if filters[name] else ""
+        raise InvalidArgument(f"{INVALID_FILTER} '{name}{shown}'")
+    return is_true
+
+
+def pattern_match(pattern: str, text: str) -> bool:
+    """moby's filters.Match: ``pattern`` equals ``text`` or is a regexp found in it."""
+    if pattern == text:
+        return True
+    try:
+        return re.search(pattern, text) is not None
+    except re.error:
+        return False
 
 
 def labels_match(filters: Filters, labels: Mapping[str, str]) -> bool:

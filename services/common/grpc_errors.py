@@ -20,6 +20,7 @@ from prometheus_client import Counter, Histogram
 
 from services.common import errors
 from services.common.etcd_store import unavailable_from
+from services.common.timing import trace
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +149,10 @@ async def _handled(context: Context, service: str, method: str) -> AsyncIterator
         code = status_code_for(reported)
         await _abort(context, reported, method)
     finally:
+        elapsed = time.perf_counter() - start
         RPC_CALLS.labels(service, method, code.name).inc()
-        RPC_LATENCY.labels(service, method).observe(time.perf_counter() - start)
+        RPC_LATENCY.labels(service, method).observe(elapsed)
+        trace("rpc", f"{service}.{method}", start, elapsed)
 
 
 def _wrap_unary(

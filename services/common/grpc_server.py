@@ -70,10 +70,10 @@ def _claim_socket(path: Path) -> None:
     raise Unavailable(f"{path} is in use by a running server")
 
 
-def _exit_if_stuck(seconds: float) -> None:
+def exit_if_stuck(seconds: float) -> None:
     """End the process if stopping takes longer than ``seconds``.
 
-    A service stops by itself when its launcher dies (SIGTERM by pdeathsig):
+    A service (or the gateway) stops by itself when its launcher dies (SIGTERM by pdeathsig):
     then nobody would SIGKILL it after a timeout, and a shutdown stuck on a
     call to an etcd that is gone too would keep its socket and block the
     next ``dockyard up``. Containers do not depend on the process.
@@ -127,7 +127,7 @@ async def serve(name: str, config: DaemonConfig, register: Registrar) -> None:
             loop.add_signal_handler(signum, stop.set)
         await stop.wait()
 
-        _exit_if_stuck(DRAIN_SECONDS + STUCK_SECONDS)
+        exit_if_stuck(DRAIN_SECONDS + STUCK_SECONDS)
         log.info("draining", extra={"grace_seconds": DRAIN_SECONDS})
         await health_servicer.enter_graceful_shutdown()
         await server.stop(DRAIN_SECONDS)

@@ -4,11 +4,18 @@
 histogram labelled by step, so ``/metrics`` (and ``python -m bench.containers``)
 shows where a ``docker run`` spends its time without any log parsing.
 Observing costs a few microseconds; it is on in production.
+
+With ``DOCKYARD_TRACE_FILE`` set in a process's environment, every step, RPC
+and API request is also appended to that file as one line with its start on
+the host's monotonic clock (shared by all processes), so ``python -m
+bench.timeline`` can lay one ``docker run`` out in time across services. Off
+unless asked for: a bench's tool, not a production feature.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterator
 
@@ -22,6 +29,25 @@ STEP_SECONDS = Histogram(
 )
 
 
+TRACE_ENV = "DOCKYARD_TRACE_FILE"
+_TRACE_FD: int | None = None
+if os.environ.get(TRACE_ENV):
+    _TRACE_FD = os.open(os.environ[TRACE_ENV], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+
+def trace(kind: str, name: str, started: float, elapsed: float) -> None:
+    """Append one timed span to the trace file, when tracing is on (see the module doc).
+
+    ``started`` is a ``time.perf_counter()`` reading: CLOCK_MONOTONIC on Linux,
+    comparable between processes. One short ``O_APPEND`` write per span keeps
+    lines from different processes whole.
+    """
+    if _TRACE_FD is None:
+        return
+    line = f"{started:.6f} {elapsed:.6f} {os.getpid()} {kind} {name}\n"
+    os.write(_TRACE_FD, line.encode())
+
+
 @contextlib.contextmanager
 def timed(step: str) -> Iterator[None]:
     """Observe the duration of the ``with`` block (also when it raises) under ``step``."""
@@ -29,4 +55,6 @@ def timed(step: str) -> Iterator[None]:
     try:
         yield
     finally:
-        STEP_SECONDS.labels(step).observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        STEP_SECONDS.labels(step).observe(elapsed)
+        trace("step", step, started, elapsed)

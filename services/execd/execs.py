@@ -65,6 +65,7 @@ class ExecSessions:
         self._is_running = is_running
         self._build_process = build_process
         self._sessions: dict[str, ExecSession] = {}
+        self._drains: set[asyncio.Task[None]] = set()
 
     def create(self, container_id: str, config: dict[str, Any]) -> ExecSession:
         if not self._is_running(container_id):
@@ -165,6 +166,7 @@ class ExecSessions:
         # A process runc could not start never ran: what came out is runc's own
         # complaint, which Docker replaces with its one-line message.
         never_ran = self._never_ran(session)
+        finished_reading = False
         try:
             while remaining:
                 item = await queue.get()
@@ -173,9 +175,22 @@ class ExecSessions:
                     continue
                 if not never_ran:
                     yield item
+            finished_reading = True
         finally:
-            for reader in readers:
-                reader.cancel()
+            if not finished_reading:
+                # The client (or the gateway) went away: as dockerd, the process
+                # runs on with its output discarded, and its exit is recorded.
+                drain = asyncio.ensure_future(self._discard_rest(session, queue, remaining))
+                self._drains.add(drain)
+                drain.add_done_callback(self._drains.discard)
+        await self._finish(session)
+
+    async def _discard_rest(
+        self, session: ExecSession, queue: asyncio.Queue[tuple[int, bytes] | None], remaining: int
+    ) -> None:
+        while remaining:
+            if await queue.get() is None:
+                remaining -= 1
         await self._finish(session)
 
     async def wait_detached(self, session: ExecSession) -> None:

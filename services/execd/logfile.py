@@ -9,7 +9,9 @@ one per piece, its newline kept when it had one.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -17,7 +19,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from services.execd import logrotate
+from services.execd import logcompress, logrotate
+
+log = logging.getLogger(__name__)
 
 STDOUT = 1
 STDERR = 2
@@ -91,28 +95,50 @@ def _entries_of(data: bytes) -> list[LogEntry]:
     return [e for line in data.split(b"\n") if (e := parse_line(line)) is not None]
 
 
-def _read_all(path: Path, live: _LiveFile | None = None) -> list[LogEntry]:
+def _read_all(path: Path, live: _LiveFile | None = None, since_nanos: int = 0) -> list[LogEntry]:
     """Every complete entry of the log, its rotated files first (oldest to newest).
 
     With ``live``, the file conmon writes is read through it (and so is not
-    read twice should a rotation have renamed it meanwhile).
+    read twice should a rotation have renamed it meanwhile). A compressed
+    file whose last entry is older than ``since_nanos`` is not unpacked.
     """
     entries: list[LogEntry] = []
     files = logrotate.log_files(path)
     for file in files[:-1] if live is not None else files:
-        try:
-            with open(file, "rb") as f:
-                if live is not None and live.holds(os.fstat(f.fileno()).st_ino):
-                    continue
-                data = f.read()
-        except FileNotFoundError:
-            continue
+        data = _content(file, live, since_nanos)
         end = data.rfind(b"\n")
         if end >= 0:
             entries += _entries_of(data[:end])
     if live is not None:
         entries += live.read_new()
     return entries
+
+
+def _content(file: Path, live: _LiveFile | None, since_nanos: int) -> bytes:
+    """What one of the log's files holds, unpacked; empty when it is gone (or skipped).
+
+    A rotated file compressed since it was listed is found in its other form.
+    """
+    rotated = file.suffix == logcompress.GZIP_SUFFIX or file.suffix[1:].isdigit()
+    for candidate in (file, logrotate.other_form(file)) if rotated else (file,):
+        try:
+            with open(candidate, "rb") as f:
+                if live is not None and live.holds(os.fstat(f.fileno()).st_ino):
+                    return b""
+                data = f.read()
+        except FileNotFoundError:
+            continue
+        if not candidate.name.endswith(logcompress.GZIP_SUFFIX):
+            return data
+        last = logcompress.last_time_nanos(data)
+        if since_nanos and last is not None and last < since_nanos:
+            return b""
+        try:
+            return logcompress.decompress(data)
+        except zlib.error as e:
+            log.warning("cannot read the compressed log %s: %s", candidate, e)
+            return b""
+    return b""
 
 
 class _LiveFile:
@@ -182,7 +208,7 @@ async def read_log(
     # then on: a rotation meanwhile is seen by its inode.
     live = await asyncio.to_thread(_LiveFile, path) if query.follow else None
     try:
-        entries = await asyncio.to_thread(_read_all, path, live)
+        entries = await asyncio.to_thread(_read_all, path, live, query.since_nanos)
         selected = [e for e in entries if query.wants(e)]
         if query.tail >= 0:
             selected = list(deque(selected, maxlen=query.tail)) if query.tail else []

@@ -37,6 +37,10 @@ class RuntimeState:
     # Set by a stop/kill the user asked for: restart policies other than
     # "always" do not restart it, and "unless-stopped" stays down on daemon start.
     stopped_by_user: bool = False
+    # Set by a stop, or a kill that ends the run (SIGKILL, the StopSignal), before
+    # its signal goes: the exit it causes is not followed by a policy restart, also
+    # when execd went away before that exit was handled. Cleared at the next start.
+    next_exit_not_restarted: bool = False
 
     @property
     def running(self) -> bool:
@@ -66,5 +70,9 @@ def decode_state(value: bytes) -> RuntimeState:
     from services.common.records import load_record
 
     data = load_record(value, "runtime")
+    if "next_exit_not_restarted" not in data:
+        # Written by an execd before this field: judged as that execd judged it
+        # on adoption (by stopped_by_user), until the next save writes the field.
+        data["next_exit_not_restarted"] = bool(data.get("stopped_by_user"))
     known = {f.name for f in fields(RuntimeState)}
     return RuntimeState(**{k: v for k, v in data.items() if k in known})

@@ -292,6 +292,10 @@ class RuntimeServicer(execd_pb2_grpc.RuntimeServicer):
                 yield execd_pb2.StartExecResponse(stream=attach.STDOUT, data=data)
         finally:
             feeder.cancel()
+            # A client that went away mid-session takes its stdin with it (EOF),
+            # as with dockerd; the process runs on (execs.py records its exit).
+            if session.config.get("AttachStdin"):
+                self._execs.close_stdin(session)
 
     async def _feed_exec(
         self, session: Any, requests: AsyncIterator[execd_pb2.StartExecRequest]

@@ -105,7 +105,8 @@ class _Run:
     started: float = field(default_factory=time.monotonic)
     exited: asyncio.Event = field(default_factory=asyncio.Event)
     exit_on_next: bool = False
-    """Set by a stop: the exit it causes is not followed by a policy restart."""
+    """Set by a stop: the exit it causes is not followed by a policy restart (kept in
+    the state's ``next_exit_not_restarted`` too, for an execd that comes back)."""
 
 
 class Supervisor:
@@ -168,12 +169,12 @@ class Supervisor:
                 exit_file.unlink(missing_ok=True)  # recorded before execd went
             elif self._monitor_pid(container_id) is not None or exit_file.exists():
                 # Adopted; an exit already written (or written from now on,
-                # seen by the watch) is handled like any other.
-                # A stop or kill under way when execd went is not undone by a
-                # policy restart (what it asked for was kept in memory only).
+                # seen by the watch) is handled like any other. A stop or kill
+                # that ends the run, under way when execd went, is not undone
+                # by a policy restart.
                 self._runs[container_id] = _Run(
                     pid=state.pid, started=_monotonic_of(state.started_at),
-                    exit_on_next=state.stopped_by_user,
+                    exit_on_next=state.next_exit_not_restarted,
                 )
                 self._watch_log(container_id)
                 if exit_file.exists():
@@ -398,6 +399,7 @@ class Supervisor:
             return await self._save(replace(
                 base, status=RUNNING, pid=pid, exit_code=0, error="", oom_killed=False,
                 started_at=now_rfc3339(), finished_at=base.finished_at,
+                next_exit_not_restarted=False,
             ))
 
     def _rotation_policy(self, spec: StartSpec) -> RotationPolicy:
@@ -494,10 +496,15 @@ class Supervisor:
             # when the signal is SIGKILL or the configured StopSignal (any
             # signal when none is configured). Otherwise, should the process
             # die of it, the restart policy applies.
-            await self._save(replace(state, stopped_by_user=True))
             run = self._runs.get(container_id)
-            if run is not None and self._kill_ends_run(container_id, number):
+            ends_run = self._kill_ends_run(container_id, number)
+            if run is not None and ends_run:
                 run.exit_on_next = True
+            # Saved before the signal goes: should execd go before the exit is
+            # handled, the one that comes back judges it the same way.
+            await self._save(replace(
+                state, stopped_by_user=True,
+                next_exit_not_restarted=state.next_exit_not_restarted or ends_run))
             await self._runc.kill(container_id, number)
         # As dockerd: a SIGKILL returns once the exit is recorded (outside the
         # lock, which the exit handler takes), so `docker kill` then `inspect`
@@ -558,8 +565,9 @@ class Supervisor:
                 grace = int(configured) if isinstance(configured, int) else DEFAULT_STOP_TIMEOUT
             # The exit this stop causes never triggers the restart policy.
             run.exit_on_next = True
-            if not for_restart:
-                await self._save(replace(state, stopped_by_user=True))
+            await self._save(replace(
+                state, stopped_by_user=state.stopped_by_user or not for_restart,
+                next_exit_not_restarted=True))
             with contextlib.suppress(Conflict, NotFound):
                 await self._runc.kill(container_id, parse_signal(stop_signal, int(signal.SIGTERM)))
         if grace < 0:
@@ -667,16 +675,20 @@ class Supervisor:
         state = self._states.get(container_id) or RuntimeState(container_id=container_id)
         run = self._runs.pop(container_id, None)
         self._rotator.forget(container_id)
+        # As dockerd closes the log before the exit shows: a rotation (and its
+        # compression) under way ends first, so a stopped container's files stay still.
+        await self._rotator.settle(container_id)
         seconds_up = time.monotonic() - run.started if run else 0.0
         exited = replace(state, status=EXITED, pid=0, exit_code=code, oom_killed=oom,
-                         finished_at=now_rfc3339())
+                         finished_at=now_rfc3339(), next_exit_not_restarted=False)
         spec = self.saved_spec(container_id)
         policy = restart.RestartPolicy()
         if spec is not None:
             with contextlib.suppress(InvalidArgument):
                 configured = spec.host_config().get("RestartPolicy")
                 policy = restart.RestartPolicy.from_host_config(configured)
-        stopping = run is not None and run.exit_on_next
+        # Without a run (its process vanished while execd was away) the record says.
+        stopping = run.exit_on_next if run is not None else state.next_exit_not_restarted
         if not stopping and policy.should_restart(code, state.restart_count, state.stopped_by_user):
             delay = restart.next_delay(self._restart_delay.get(container_id, 0.0), seconds_up)
             self._restart_delay[container_id] = delay
@@ -736,6 +748,8 @@ class Supervisor:
             self._fail_pending_attach(container_id)
             self._states.pop(container_id, None)
             self._restart_delay.pop(container_id, None)
+            self._rotator.forget(container_id)
+            await self._rotator.settle(container_id)  # its log is not written to meanwhile
             # The record and the files go at once: both are on the way of docker rm.
             await asyncio.gather(self._store.delete(runtime_key(container_id)),
                                  asyncio.to_thread(_remove_files, self._paths, container_id))

@@ -26,6 +26,8 @@ from services.netd.models import InterfaceStats
 from services.netd.netlink import owner_mark
 
 AF_INET = 2
+LOOPBACK_IFINDEX = 1
+"""The kernel gives every namespace's ``lo`` this index (it checks so when it makes one)."""
 _STAT_FIELDS = ("rx_bytes", "rx_packets", "rx_errors", "rx_dropped",
                 "tx_bytes", "tx_packets", "tx_errors", "tx_dropped")
 
@@ -103,9 +105,8 @@ async def plug(ns_fd: int, ns_sock: socket.socket, plan: Plug, *, first: bool,
             await host.link("set", index=index, ifalias=plan.mark, state="up")
         async with ns_route(ns_sock) as ns:
             if first:
-                lo = await _lookup(ns, "lo")
-                if lo is not None:
-                    await ns.link("set", index=lo, state="up")
+                # By its fixed index: one netlink round trip less per start.
+                await ns.link("set", index=LOOPBACK_IFINDEX, state="up")
             eth = await _lookup(ns, plan.ifname)
             assert eth is not None
             await ns.addr("add", index=eth, address=plan.address, prefixlen=plan.prefixlen)
@@ -125,9 +126,7 @@ async def plug(ns_fd: int, ns_sock: socket.socket, plan: Plug, *, first: bool,
 async def lo_up(ns_sock: socket.socket) -> None:
     """Bring up loopback in a namespace that gets no endpoint (``--network none``)."""
     async with ns_route(ns_sock) as ns:
-        lo = await _lookup(ns, "lo")
-        if lo is not None:
-            await ns.link("set", index=lo, state="up")
+        await ns.link("set", index=LOOPBACK_IFINDEX, state="up")
 
 
 async def set_default_route(ns_sock: socket.socket, ifname: str, gateway: str) -> None:

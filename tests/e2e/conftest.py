@@ -1,4 +1,8 @@
-"""Every answer a docker-py client gets in an e2e test must be what the spec documents.
+"""Fixtures every e2e module shares, and the check that every answer a client gets in an
+e2e test is what the spec documents.
+
+``busybox`` (the image, once per module) and ``names`` (container names a test
+makes, removed afterwards) serve the modules that use the session cluster.
 
 An autouse fixture hooks every docker-py APIClient made during a test (see
 tests/support/api_capture.py) and, when the test ends, checks each recorded answer
@@ -28,6 +32,7 @@ import pytest
 
 from tests.support.api_capture import ResponseRecorder
 from tests.support.api_proxy import RecordingProxy
+from tests.support.cli_containers import Names, cleaned_names, ensure_busybox
 from tests.support.cluster import Cluster
 
 # Modules whose answers are checked elsewhere: the fuzzer sends what no client would,
@@ -86,3 +91,13 @@ def cli_answers_match_the_spec(request: pytest.FixtureRequest,
         problems += proxy.problems()
     assert not problems, (f"{len(problems)} answers the docker CLI got differ from the spec:\n"
                           + "\n".join(f"  {problem}" for problem in problems))
+
+
+@pytest.fixture(scope="module")
+def busybox(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> str:
+    return ensure_busybox(cluster, tmp_path_factory)
+
+
+@pytest.fixture
+def names(cluster: Cluster) -> Iterator[Names]:
+    yield from cleaned_names(cluster)

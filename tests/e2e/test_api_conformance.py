@@ -24,7 +24,6 @@ import pytest
 
 from tests.support.api_capture import ResponseRecorder
 from tests.support.api_proxy import RecordingProxy
-from tests.support.cli_containers import ensure_busybox
 from tests.support.cluster import Cluster, private_cluster_fixture
 from tests.support.registry import Registry
 from tests.unit.spec_schema import STATS_OMITEMPTY, response_example, validate_example_shape
@@ -36,11 +35,6 @@ cluster = private_cluster_fixture()
 
 LABEL = "dy-conformance"
 STATS = "/containers/{id}/stats"
-
-
-@pytest.fixture(scope="module")
-def busybox(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> str:
-    return ensure_busybox(cluster, tmp_path_factory)
 
 
 @pytest.fixture

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import io
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.cli_containers import (
     Names,
-    cleaned_names,
     docker_bytes,
-    ensure_busybox,
     ok,
 )
 from tests.support.cluster import Cluster
@@ -21,16 +18,6 @@ from tests.support.cluster import Cluster
 pytestmark = pytest.mark.root
 
 SLEEPER = ("sh", "-c", "echo ready; while :; do sleep 0.05; done")
-
-
-@pytest.fixture(scope="module")
-def busybox(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> str:
-    return ensure_busybox(cluster, tmp_path_factory)
-
-
-@pytest.fixture
-def names(cluster: Cluster) -> Iterator[Names]:
-    yield from cleaned_names(cluster)
 
 
 def _run(cluster: Cluster, names: Names, busybox: str, what: str, *command: str) -> str:

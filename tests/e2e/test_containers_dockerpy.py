@@ -9,15 +9,9 @@ import docker
 import docker.errors
 import pytest
 
-from tests.support.cli_containers import ensure_busybox
 from tests.support.cluster import Cluster
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture(scope="module")
-def busybox(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> str:
-    return ensure_busybox(cluster, tmp_path_factory)
 
 
 @pytest.fixture

@@ -2,36 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.support.cli_containers import (
     Names,
-    cleaned_names,
     docker_bytes,
-    ensure_busybox,
     inspect,
     ok,
     poll,
 )
-from tests.support.cluster import Cluster
+from tests.support.cluster import DOCKER_CLI, Cluster
 from tests.support.pty_cli import PtyCommand
 
 pytestmark = pytest.mark.root
 
 DEFAULT_CAPS = 0x00000000A80425FB
-
-
-@pytest.fixture(scope="module")
-def busybox(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> str:
-    return ensure_busybox(cluster, tmp_path_factory)
-
-
-@pytest.fixture
-def names(cluster: Cluster) -> Iterator[Names]:
-    yield from cleaned_names(cluster)
 
 
 @pytest.fixture
@@ -113,6 +102,29 @@ def test_exec_ids_are_listed_while_they_run(cluster: Cluster, box: str) -> None:
     exec_ids = poll(lambda: inspect(cluster, box)["ExecIDs"], what="the exec to be listed")
     assert len(exec_ids) == 1 and len(exec_ids[0]) == 64
     poll(lambda: inspect(cluster, box)["ExecIDs"] is None, what="the exec to end")
+
+
+@pytest.mark.parametrize("interactive", [False, True])
+def test_an_exec_runs_on_when_its_client_goes(
+    cluster: Cluster, box: str, interactive: bool
+) -> None:
+    """As dockerd: a killed ``docker exec`` leaves its process running (stdin at EOF); its
+    end is recorded (the exec is no longer listed, its effects happen)."""
+    env = {**os.environ, "DOCKER_HOST": cluster.docker_host}
+    env.pop("DOCKER_CONTEXT", None)
+    # Output after the client went: the gateway finds the client gone and lets go.
+    script = "cat > /dev/null; touch /tmp/after-eof" if interactive else (
+        "for i in $(seq 30); do echo tick; sleep 0.05; done; touch /tmp/after-ticks")
+    flags = ["-i"] if interactive else []
+    with subprocess.Popen([DOCKER_CLI, "exec", *flags, box, "sh", "-c", script], env=env,
+                          stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL) as client:
+        poll(lambda: inspect(cluster, box)["ExecIDs"], what="the exec to start")
+        client.kill()
+    marker = "/tmp/after-eof" if interactive else "/tmp/after-ticks"
+    poll(lambda: cluster.docker("exec", box, "test", "-e", marker).returncode == 0,
+         what="the exec to carry on without its client")
+    poll(lambda: inspect(cluster, box)["ExecIDs"] is None, what="the exec's end to be recorded")
 
 
 def test_exec_into_a_stopped_container_is_refused(

@@ -9,7 +9,6 @@ negative sizes are refused before anything exists.
 from __future__ import annotations
 
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,23 +17,11 @@ from tests.support.busybox import cached_busybox_rootfs_tar
 from tests.support.cli_containers import (
     Names,
     all_container_ids,
-    cleaned_names,
-    ensure_busybox,
     ok,
 )
 from tests.support.cluster import Cluster
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture(scope="module")
-def busybox(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> str:
-    return ensure_busybox(cluster, tmp_path_factory)
-
-
-@pytest.fixture
-def names(cluster: Cluster) -> Iterator[Names]:
-    yield from cleaned_names(cluster)
 
 
 def snapshots(cluster: Cluster) -> set[str]:

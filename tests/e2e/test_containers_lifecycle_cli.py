@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.cli_containers import (
     Names,
-    cleaned_names,
-    ensure_busybox,
     gone,
     inspect,
     moment,
@@ -31,16 +28,6 @@ pytestmark = pytest.mark.root
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 TRAPS_TERM = "trap 'exit 143' TERM; echo ready; while :; do sleep 0.05; done"
-
-
-@pytest.fixture(scope="module")
-def busybox(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> str:
-    return ensure_busybox(cluster, tmp_path_factory)
-
-
-@pytest.fixture
-def names(cluster: Cluster) -> Iterator[Names]:
-    yield from cleaned_names(cluster)
 
 
 def started_trap(cluster: Cluster, name: str, busybox: str, *flags: str) -> None:

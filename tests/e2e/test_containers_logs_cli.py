@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 
 from tests.support.cli_containers import (
     Names,
-    cleaned_names,
     docker_bytes,
-    ensure_busybox,
     moment,
     ok,
     poll,
@@ -28,16 +25,6 @@ from tests.support.cluster import DOCKER_CLI, Cluster
 pytestmark = pytest.mark.root
 
 FIVE_LINES = "for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; done"
-
-
-@pytest.fixture(scope="module")
-def busybox(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> str:
-    return ensure_busybox(cluster, tmp_path_factory)
-
-
-@pytest.fixture
-def names(cluster: Cluster) -> Iterator[Names]:
-    yield from cleaned_names(cluster)
 
 
 def finished(cluster: Cluster, busybox: str, names: Names, script: str, *flags: str) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,9 +17,7 @@ import pytest
 from tests.support.cli_containers import (
     Names,
     all_container_ids,
-    cleaned_names,
     docker_bytes,
-    ensure_busybox,
     gone,
     inspect,
     ok,
@@ -35,16 +32,6 @@ pytestmark = pytest.mark.root
 
 DEFAULT_CAPS = 0x00000000A80425FB
 """CapEff of Docker's 14 default capabilities."""
-
-
-@pytest.fixture(scope="module")
-def busybox(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> str:
-    return ensure_busybox(cluster, tmp_path_factory)
-
-
-@pytest.fixture
-def names(cluster: Cluster) -> Iterator[Names]:
-    yield from cleaned_names(cluster)
 
 
 def run(cluster: Cluster, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:

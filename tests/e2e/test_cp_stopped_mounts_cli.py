@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import io
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.cli_containers import Names, cleaned_names, docker_bytes, ensure_busybox, ok
+from tests.support.cli_containers import Names, docker_bytes, ok
 from tests.support.cluster import Cluster
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture(scope="module")
-def busybox(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> str:
-    return ensure_busybox(cluster, tmp_path_factory)
-
-
-@pytest.fixture
-def names(cluster: Cluster) -> Iterator[Names]:
-    yield from cleaned_names(cluster)
 
 
 def _tar_file(data: bytes, name: str) -> bytes:

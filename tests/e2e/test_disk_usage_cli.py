@@ -7,28 +7,17 @@ what other test modules keep between their tests.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.busybox import cached_busybox_rootfs_tar
-from tests.support.cli_containers import Names, cleaned_names, ensure_busybox, ok
+from tests.support.cli_containers import Names, ok
 from tests.support.cluster import Cluster
 from tests.unit.spec_schema import validate_response
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture(scope="module")
-def busybox(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> str:
-    return ensure_busybox(cluster, tmp_path_factory)
-
-
-@pytest.fixture
-def names(cluster: Cluster) -> Iterator[Names]:
-    yield from cleaned_names(cluster)
 
 
 def _df(cluster: Cluster, *args: str) -> dict[str, Any]:

@@ -9,26 +9,15 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.support.cli_containers import Names, cleaned_names, ensure_busybox, ok, poll
+from tests.support.cli_containers import Names, ok, poll
 from tests.support.cluster import DOCKER_CLI, Cluster
 from tests.support.registry import Registry
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture(scope="module")
-def busybox(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> str:
-    return ensure_busybox(cluster, tmp_path_factory)
-
-
-@pytest.fixture
-def names(cluster: Cluster) -> Iterator[Names]:
-    yield from cleaned_names(cluster)
 
 
 def stamp(seconds: float) -> str:

@@ -5,27 +5,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.busybox import cached_busybox_rootfs_tar
-from tests.support.cli_containers import Names, cleaned_names, ensure_busybox, ok, poll
+from tests.support.cli_containers import Names, ok, poll
 from tests.support.cluster import Cluster
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture(scope="module")
-def busybox(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> str:
-    return ensure_busybox(cluster, tmp_path_factory)
-
-
-@pytest.fixture
-def names(cluster: Cluster) -> Iterator[Names]:
-    yield from cleaned_names(cluster)
 
 
 def events_between(cluster: Cluster, since: float, *args: str) -> list[dict[str, Any]]:

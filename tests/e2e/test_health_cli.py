@@ -6,28 +6,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.busybox import cached_busybox_rootfs_tar
-from tests.support.cli_containers import Names, cleaned_names, ensure_busybox, ok, poll
+from tests.support.cli_containers import Names, ok, poll
 from tests.support.cluster import Cluster
 from tests.unit.spec_schema import validate_response
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture(scope="module")
-def busybox(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> str:
-    return ensure_busybox(cluster, tmp_path_factory)
-
-
-@pytest.fixture
-def names(cluster: Cluster) -> Iterator[Names]:
-    yield from cleaned_names(cluster)
 
 
 def _health(cluster: Cluster, name: str) -> Any:
@@ -89,6 +78,19 @@ def test_failing_check_becomes_unhealthy(cluster: Cluster, busybox: str, names: 
     assert health["FailingStreak"] >= 1
     assert health["Log"][0]["ExitCode"] == 1
     assert name in " ".join(_ps(cluster, "--filter", "health=unhealthy"))
+
+
+def test_a_restart_starts_over_at_starting(cluster: Cluster, busybox: str, names: Names) -> None:
+    """As dockerd: the new run is ``starting`` the moment it begins, not the last run's status."""
+    name = names.new()
+    ok(cluster.docker("run", "-d", "--name", name, "--health-cmd", "true",
+                      "--health-interval", "30s", "--health-start-interval", "1s",
+                      "--health-start-period", "60s", busybox, "sleep", "60"))
+    _status_is(cluster, name, "healthy")
+    ok(cluster.docker("restart", "-t", "0", name))
+    assert _health(cluster, name)["Status"] == "starting"
+    assert any(line.endswith("(health: starting)") for line in _ps(cluster)
+               if line.startswith(name + " "))
 
 
 def test_timeout_and_image_healthcheck(

@@ -9,14 +9,11 @@ one configured, another signal the process dies of is an exit like any other.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from tests.support.cli_containers import (
     Names,
-    cleaned_names,
-    ensure_busybox,
     inspect,
     ok,
     poll,
@@ -28,16 +25,6 @@ pytestmark = pytest.mark.root
 
 # PID 1 ignores signals it has no handler for: the trap makes HUP end it (code 3).
 DIES_OF_HUP = "trap 'exit 3' HUP; while :; do sleep 0.1; done"
-
-
-@pytest.fixture(scope="module")
-def busybox(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> str:
-    return ensure_busybox(cluster, tmp_path_factory)
-
-
-@pytest.fixture
-def names(cluster: Cluster) -> Iterator[Names]:
-    yield from cleaned_names(cluster)
 
 
 def hup_after_start(cluster: Cluster, busybox: str, names: Names, *flags: str) -> str:

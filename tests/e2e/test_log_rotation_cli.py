@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,6 @@ import pytest
 from tests.conftest import MakeCluster
 from tests.support.cli_containers import (
     Names,
-    cleaned_names,
     ensure_busybox,
     inspect,
     ok,
@@ -32,16 +30,6 @@ pytestmark = pytest.mark.root
 # Lines of 40 bytes, paced so that several rotations happen while they come.
 PACED = "i=0; while [ $i -lt {count} ]; do echo line-$i-abcdefghijklmnopqrstuvwxyz; " \
         "i=$((i+1)); sleep 0.01; done"
-
-
-@pytest.fixture(scope="module")
-def busybox(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> str:
-    return ensure_busybox(cluster, tmp_path_factory)
-
-
-@pytest.fixture
-def names(cluster: Cluster) -> Iterator[Names]:
-    yield from cleaned_names(cluster)
 
 
 def log_path(cluster: Cluster, name: str) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
 import pytest
@@ -12,22 +11,6 @@ from gateway.containers.records import ContainerRecord, new_container_id
 from gateway.containers.store import ContainerStore
 from services.common.errors import Conflict, InvalidArgument, NotFound
 from services.common.etcd_store import Store
-from tests.support.etcd import running_etcd
-
-
-@pytest.fixture(scope="module")
-def etcd_url() -> Iterator[str]:
-    with running_etcd() as url:
-        yield url
-
-
-@pytest.fixture
-async def store(etcd_url: str) -> AsyncIterator[Store]:
-    store = Store([etcd_url])
-    await store.connect()
-    yield store
-    await store.client.delete_prefix(b"/dockyard/v1/")
-    await store.close()
 
 
 def record(name: str, container_id: str | None = None) -> ContainerRecord:
@@ -143,3 +126,63 @@ async def test_concurrent_renames_to_one_name_one_wins(store: Store) -> None:
     for source, result in zip(sources, results, strict=True):
         if isinstance(result, Conflict):
             assert (await containers.get(source.short_name)).id == source.id
+
+
+# ---- writes that start from the record as last read (another gateway wrote meanwhile) ----
+
+
+async def test_an_update_from_a_stale_read_applies_to_what_is_stored(store: Store) -> None:
+    here, elsewhere = ContainerStore(store), ContainerStore(store)
+    base = replace(record("/stale-update"), config={"n": 0, "label": "old"})
+    await here.create(base)
+    assert (await here.get(base.id)).config["n"] == 0  # read, then changed elsewhere
+    await elsewhere.update(base.id, lambda r: replace(r, config={**r.config, "n": 5}))
+
+    updated = await here.update(base.id, lambda r: replace(r, config={**r.config, "label": "new"}))
+
+    assert updated.config == {"n": 5, "label": "new"}
+    assert (await elsewhere.get(base.id)).config == {"n": 5, "label": "new"}
+
+
+async def test_an_update_that_changes_nothing_on_a_stale_read_still_writes(store: Store) -> None:
+    here, elsewhere = ContainerStore(store), ContainerStore(store)
+    base = replace(record("/stale-noop"), config={"mode": "a"})
+    await here.create(base)
+    await here.get(base.id)
+    await elsewhere.update(base.id, lambda r: replace(r, config={"mode": "b"}))
+
+    await here.update(base.id, lambda r: replace(r, config={"mode": "a"}))
+
+    assert (await elsewhere.get(base.id)).config == {"mode": "a"}
+
+
+async def test_an_update_refused_on_a_stale_read_is_judged_on_what_is_stored(
+    store: Store,
+) -> None:
+    here, elsewhere = ContainerStore(store), ContainerStore(store)
+    base = replace(record("/stale-refused"), config={"ready": False})
+    await here.create(base)
+    await here.get(base.id)
+    await elsewhere.update(base.id, lambda r: replace(r, config={"ready": True}))
+
+    def only_when_ready(current: ContainerRecord) -> ContainerRecord:
+        if not current.config["ready"]:
+            raise InvalidArgument("not ready")
+        return replace(current, config={"ready": True, "done": True})
+
+    assert (await here.update(base.id, only_when_ready)).config == {"ready": True, "done": True}
+
+
+async def test_a_delete_after_a_rename_elsewhere_releases_the_new_name(store: Store) -> None:
+    here, elsewhere = ContainerStore(store), ContainerStore(store)
+    base = record("/before-rename")
+    await here.create(base)
+    await here.get(base.id)
+    await elsewhere.rename(base.id, "after-rename")
+
+    await here.delete(base.id)
+
+    with pytest.raises(NotFound):
+        await elsewhere.get(base.id)
+    await here.create(record("/after-rename"))  # the name went with the record
+    await here.create(record("/before-rename"))

@@ -3,28 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from services.common.errors import Unavailable
 from services.common.etcd_store import Store
-from tests.support.etcd import free_port, running_etcd
-
-
-@pytest.fixture(scope="module")
-def etcd_url() -> Iterator[str]:
-    with running_etcd() as url:
-        yield url
-
-
-@pytest.fixture
-async def store(etcd_url: str) -> AsyncIterator[Store]:
-    store = Store([etcd_url])
-    await store.connect()
-    yield store
-    await store.client.delete_prefix(b"/dockyard/v1/")
-    await store.close()
+from tests.support.etcd import free_port
 
 
 async def test_values_live_under_the_versioned_prefix(store: Store) -> None:

@@ -4,29 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from gateway.events import journal as journal_module
 from gateway.events.journal import EVENTS_PREFIX, EventJournal, StreamEnded
 from services.common.etcd_store import Store
-from tests.support.etcd import running_etcd
-
-
-@pytest.fixture(scope="module")
-def etcd_url() -> Iterator[str]:
-    with running_etcd() as url:
-        yield url
-
-
-@pytest.fixture
-async def store(etcd_url: str) -> AsyncIterator[Store]:
-    store = Store([etcd_url])
-    await store.connect()
-    yield store
-    await store.client.delete_prefix(b"/dockyard/v1/")
-    await store.close()
 
 
 @pytest.fixture
@@ -103,3 +87,19 @@ async def test_a_reader_that_stops_reading_is_dropped_and_others_still_get_every
     with pytest.raises(StreamEnded):
         while True:
             await asyncio.wait_for(stalled.next(), 5)
+
+
+async def test_a_burst_is_written_in_few_transactions_and_arrives_whole_in_order(
+    journal: EventJournal, store: Store
+) -> None:
+    subscription = journal.subscribe()
+    total = journal_module.WRITE_BATCH * 2 + 10
+    for n in range(total):
+        journal.emit("container", "die", f"c{n}", {})
+    received = [await asyncio.wait_for(subscription.next(), 5) for _ in range(total)]
+    assert [m["Actor"]["ID"] for _, m in received] == [f"c{n}" for n in range(total)]
+    stored = await store.get_prefix(EVENTS_PREFIX)
+    assert len(stored) == total
+    # Emitted while a write was under way, they share transactions (one revision each).
+    assert len({e.mod_revision for e in stored}) <= total // journal_module.WRITE_BATCH + 2
+    journal.unsubscribe(subscription)

@@ -11,7 +11,7 @@ import io
 import json
 import subprocess
 import tarfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,6 @@ from services.imaged.models import ImportOptions
 from services.imaged.removal import remove_image
 from services.imaged.saver import archive_chunks, plan_save
 from services.imaged.service import ImageService
-from tests.support.etcd import running_etcd
 from tests.support.image_archives import (
     docker_archive,
     image_config,
@@ -40,12 +39,6 @@ REAL_DOCKER_SAVE = Path(__file__).parent.parent / "data" / "docker-save-20.10.ta
 # What dockerd 20.10.24 reported for the image in that archive (`docker inspect`).
 REAL_DOCKER_ID = "sha256:25043a5cef871f858d6a83c05959059bb2593c85f5944d65a37e8edf1ea79f8e"
 REAL_DOCKER_DIFF_ID = "sha256:21e26174c0cb1085ecadf34c1ebe8c3d96d20914daceac62c59187058fd52e43"
-
-
-@pytest.fixture(scope="module")
-def etcd_url() -> Iterator[str]:
-    with running_etcd() as url:
-        yield url
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import io
 import os
 import subprocess
 import tarfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,17 +19,10 @@ from services.imaged.service import ImageService
 from services.imaged.volumes.models import ANONYMOUS_LABEL, VolumeSpec
 from services.imaged.volumes.mounts import is_mount_point
 from services.imaged.volumes.service import VolumeService
-from tests.support.etcd import running_etcd
 
 pytestmark = pytest.mark.root
 
 C1, C2 = "c1" * 32, "c2" * 32
-
-
-@pytest.fixture(scope="module")
-def etcd_url() -> Iterator[str]:
-    with running_etcd() as url:
-        yield url
 
 
 @pytest.fixture

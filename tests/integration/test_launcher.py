@@ -288,11 +288,12 @@ def test_foreground_up_stops_in_order_on_sigterm(make_cluster: MakeCluster) -> N
 
 def test_children_die_with_a_killed_launcher(make_cluster: MakeCluster) -> None:
     created = make_cluster()
-    pids = list(component_pids(created).values())
+    pids = component_pids(created)
     launcher = created.launcher_pid()
     assert launcher is not None
     os.kill(launcher, signal.SIGKILL)
-    assert wait_until_gone(pids, timeout=15) == []
+    left = wait_until_gone(list(pids.values()), timeout=15)
+    assert left == [], {name: pid for name, pid in pids.items() if pid in left}
     # The lock died with the launcher: a new `up` on the same roots works.
     created.start()
     assert pings(created)

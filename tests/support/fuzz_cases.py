@@ -30,7 +30,7 @@ MAX_STOP_SECONDS = 1
 # 5xx naming it, as dockerd does (its 500 for an unreachable registry).
 REGISTRY_OPERATIONS = frozenset({
     ("POST", "/auth"), ("GET", "/distribution/{name}/json"), ("POST", "/images/create"),
-    ("POST", "/images/{name}/push"),
+    ("POST", "/images/{name}/push"), ("GET", "/images/search"),
 })
 
 
@@ -95,6 +95,11 @@ def shape_case(case: Any, real: RealObjects, draw: Draw) -> None:
             case.body = {"serveraddress": NOWHERE_REGISTRY}
     if case.path in ("/images/{name}/push", "/distribution/{name}/json"):
         case.path_parameters["name"] = f"{NOWHERE_REGISTRY}/{case.path_parameters.get('name')}"
+    if case.path == "/images/search":
+        # A term without a registry host (or no term) searches Docker Hub's index.
+        query = case.query if isinstance(case.query, dict) else {}
+        query["term"] = f"{NOWHERE_REGISTRY}/{query.get('term', '')}"
+        case.query = query
     _point_bodies_at_real_objects(case, real, draw)
 
 

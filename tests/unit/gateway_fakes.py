@@ -56,6 +56,7 @@ from services.imaged.registry.models import (
     Platform,
     ProgressEvent,
     RegistryAuth,
+    SearchResult,
 )
 from services.imaged.storeinfo import StoreInfo
 from services.imaged.volumes.models import Volume, VolumePruneResult, VolumeSpec
@@ -121,7 +122,9 @@ class FakeStore:
             if isinstance(condition, Absent) and condition.key in self.values:
                 return False
             if isinstance(condition, AtRevision) and (
-                self.revisions.get(condition.key) != condition.mod_revision
+                # As etcd: a key that is gone is at no revision (tests remove keys by hand).
+                condition.key not in self.values
+                or self.revisions.get(condition.key, 1) != condition.mod_revision
             ):
                 return False
         self.revision += 1
@@ -529,6 +532,7 @@ class FakeDistribution:
         self.fail_first: DockyardError | None = None
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
         self.login_ok = True
+        self.search_results: list[SearchResult] = []
         self.info = DistributionInfo("application/vnd.oci.image.index.v1+json",
                                      "sha256:" + "ab" * 32, 321,
                                      (Platform("amd64", "linux"), Platform("arm64", "linux",
@@ -563,6 +567,11 @@ class FakeDistribution:
                                auth: RegistryAuth | None = None) -> DistributionInfo:
         self.calls.append(("distribution", (name, auth)))
         return self.info
+
+    async def search_images(self, term: str, limit: int = 0, filters: Filters | None = None,
+                            auth: RegistryAuth | None = None) -> list[SearchResult]:
+        self.calls.append(("search", (term, limit, filters, auth)))
+        return list(self.search_results)
 
 
 def fake_backends(down: Iterable[str] = (), store: FakeStore | None = None) -> Backends:

@@ -124,6 +124,18 @@ async def test_bad_input_is_400_or_404_and_nothing_is_made() -> None:
          "the working directory 'rel' is invalid, it needs to be an absolute path"),
         ({"Image": "busybox", "HostConfig": {"LogConfig": {"Type": "splunk"}}}, "", 400,
          "failed to get logging factory: logger: no log driver named 'splunk' is registered"),
+        ({"Image": "busybox", "HostConfig": {"LogConfig": {
+            "Type": "json-file", "Config": {"max-size": "1m", "colour": "red"}}}}, "", 400,
+         "unknown log opt 'colour' for json-file log driver"),
+        ({"Image": "busybox", "HostConfig": {"LogConfig": {
+            "Type": "local", "Config": {"tag": "x"}}}}, "", 400,
+         "unknown log opt 'tag' for local log driver"),
+        ({"Image": "busybox", "HostConfig": {"LogConfig": {
+            "Type": "json-file", "Config": {"mode": "sometimes"}}}}, "", 400,
+         "logger: logging mode not supported: sometimes"),
+        ({"Image": "busybox", "HostConfig": {"LogConfig": {
+            "Type": "json-file", "Config": {"max-buffer-size": "4m"}}}}, "", 400,
+         "logger: max-buffer-size option is only supported with 'mode=non-blocking'"),
         ({"Image": "busybox", "Cmd": [], "Entrypoint": [""]}, "", 400,
          "No command specified"),
     ]

@@ -12,6 +12,7 @@ Modules, each with one job:
 - :mod:`.progress`   the progress events of a pull or push
 - :mod:`.download`   one blob into the content store, verified, resumed on retry
 - :mod:`.metadata`   which registry blobs hold each layer (for push and GC)
-- :mod:`.pull`, :mod:`.push`, :mod:`.login`, :mod:`.inspect`: the operations
+- :mod:`.pull`, :mod:`.push`, :mod:`.login`, :mod:`.inspect`, :mod:`.search`: the operations
+- :mod:`.search_filters` what a search accepts (filters, limit, term), pure
 - :mod:`.servicer`   the gRPC ``Distribution`` service; :mod:`.client` its typed client
 """

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,7 +48,12 @@ def open_http() -> aiohttp.ClientSession:
 def describe_failure(method: str, url: str, exc: BaseException) -> str:
     """A connection failure in Go's words (``Get "http://…/v2/": dial tcp …``)."""
     if isinstance(exc, aiohttp.ClientConnectorError):
-        reason = (exc.os_error.strerror or str(exc.os_error)).lower()
+        error = exc.os_error
+        reason = error.strerror or str(error)
+        if reason.startswith("Connect call failed") and error.errno:
+            # asyncio's words for a refused or unreachable peer; Go names the errno.
+            reason = os.strerror(error.errno)
+        reason = reason.lower()
         return f'{go_op(method)} "{url}": dial tcp {exc.host}:{exc.port}: connect: {reason}'
     return f'{go_op(method)} "{url}": {exc or type(exc).__name__}'
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import grpc
@@ -17,6 +17,7 @@ from services.imaged.registry.models import (
     Platform,
     ProgressEvent,
     RegistryAuth,
+    SearchResult,
 )
 
 # A login or a remote inspect waits for a registry; a pull or push streams for long.
@@ -86,6 +87,23 @@ class DistributionClient:
                                      os_version=p.os_version, os_features=tuple(p.os_features),
                                      variant=p.variant) for p in response.platforms),
         )
+
+    async def search_images(self, term: str, limit: int = 0,
+                            filters: Mapping[str, tuple[str, ...]] | None = None,
+                            auth: RegistryAuth | None = None) -> list[SearchResult]:
+        """``docker search``: the registry's matches that pass ``filters``."""
+        request = imaged_pb2.SearchImagesRequest(
+            term=term, limit=limit, auth=_auth(auth or RegistryAuth()),
+            filters=[imaged_pb2.Filter(name=k, values=list(v))
+                     for k, v in (filters or {}).items()],
+        )
+        try:
+            response = await self._stub.SearchImages(request, timeout=REGISTRY_TIMEOUT)
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_rpc(exc) from None
+        return [SearchResult(name=r.name, description=r.description, star_count=r.star_count,
+                             is_official=r.is_official, is_automated=r.is_automated)
+                for r in response.results]
 
 
 def aux_of(event: ProgressEvent) -> dict[str, Any] | None:

@@ -64,3 +64,14 @@ class DistributionInfo:
 class LoginResult:
     status: str
     identity_token: str = ""
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One repository of ``docker search``, in moby's registry.SearchResult terms."""
+
+    name: str
+    description: str = ""
+    star_count: int = 0
+    is_official: bool = False
+    is_automated: bool = False

@@ -15,6 +15,7 @@ from services.imaged.registry.models import ProgressEvent, RegistryAuth
 from services.imaged.registry.progress import Progress, run_with_progress
 from services.imaged.registry.pull import PullOptions, pull_image
 from services.imaged.registry.push import PushOptions, push_image
+from services.imaged.registry.search import search_images
 from services.imaged.registry.settings import RegistrySettings
 from services.imaged.service import ImageService
 
@@ -85,6 +86,21 @@ class DistributionServicer(imaged_pb2_grpc.DistributionServicer):
                                            os_features=list(p.os_features), variant=p.variant)
                        for p in info.platforms],
         )
+
+    async def SearchImages(
+        self, request: imaged_pb2.SearchImagesRequest, context: Context
+    ) -> imaged_pb2.SearchImagesResponse:
+        filters: dict[str, tuple[str, ...]] = {}
+        for f in request.filters:
+            filters[f.name] = (*filters.get(f.name, ()), *f.values)
+        results = await search_images(self._settings, request.term, request.limit, filters,
+                                      auth_from(request.auth))
+        return imaged_pb2.SearchImagesResponse(results=[
+            imaged_pb2.SearchResult(name=r.name, description=r.description,
+                                    star_count=r.star_count, is_official=r.is_official,
+                                    is_automated=r.is_automated)
+            for r in results
+        ])
 
 
 def add_distribution(server: grpc.aio.Server, service: ImageService,

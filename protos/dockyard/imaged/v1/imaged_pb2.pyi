@@ -2373,3 +2373,103 @@ class GetDistributionResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetDistributionResponse: _TypeAlias = GetDistributionResponse  # noqa: Y015
+
+@_typing.final
+class SearchImagesRequest(_message.Message):
+    """SearchImagesRequest is `GET /images/search?term=&limit=&filters=`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TERM_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    FILTERS_FIELD_NUMBER: _builtins.int
+    AUTH_FIELD_NUMBER: _builtins.int
+    term: _builtins.str
+    """term is what to search for, optionally prefixed by a registry host."""
+    limit: _builtins.int
+    """limit is the most results to ask for, 1..100; 0 means dockerd's default, 25."""
+    @_builtins.property
+    def filters(self) -> _containers.RepeatedCompositeFieldContainer[Global___Filter]:
+        """filters keep results: stars (at least N), is-official, is-automated."""
+
+    @_builtins.property
+    def auth(self) -> Global___RegistryAuth:
+        """auth are the credentials for the registry."""
+
+    def __init__(
+        self,
+        *,
+        term: _builtins.str = ...,
+        limit: _builtins.int = ...,
+        filters: _abc.Iterable[Global___Filter] | None = ...,
+        auth: Global___RegistryAuth | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["auth", b"auth"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth", b"auth", "filters", b"filters", "limit", b"limit", "term", b"term"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SearchImagesRequest: _TypeAlias = SearchImagesRequest  # noqa: Y015
+
+@_typing.final
+class SearchResult(_message.Message):
+    """SearchResult is one repository a registry found."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    STAR_COUNT_FIELD_NUMBER: _builtins.int
+    IS_OFFICIAL_FIELD_NUMBER: _builtins.int
+    IS_AUTOMATED_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """name is the repository's name ("library/busybox", "user/app")."""
+    description: _builtins.str
+    """description is the registry's short description, possibly empty."""
+    star_count: _builtins.int
+    """star_count is how many users starred the repository."""
+    is_official: _builtins.bool
+    """is_official says the repository is a Docker Official Image."""
+    is_automated: _builtins.bool
+    """is_automated is always false, as dockerd reports it (the field is deprecated)."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        description: _builtins.str = ...,
+        star_count: _builtins.int = ...,
+        is_official: _builtins.bool = ...,
+        is_automated: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "is_automated", b"is_automated", "is_official", b"is_official", "name", b"name", "star_count", b"star_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SearchResult: _TypeAlias = SearchResult  # noqa: Y015
+
+@_typing.final
+class SearchImagesResponse(_message.Message):
+    """SearchImagesResponse holds the results that passed the filters, in the registry's order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___SearchResult]:
+        """results are the matching repositories."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___SearchResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SearchImagesResponse: _TypeAlias = SearchImagesResponse  # noqa: Y015

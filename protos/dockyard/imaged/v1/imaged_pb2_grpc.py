@@ -1458,6 +1458,11 @@ class DistributionStub:
                 request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.GetDistributionRequest.SerializeToString,
                 response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.GetDistributionResponse.FromString,
                 _registered_method=True)
+        self.SearchImages = channel.unary_unary(
+                '/dockyard.imaged.v1.Distribution/SearchImages',
+                request_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.SearchImagesRequest.SerializeToString,
+                response_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.SearchImagesResponse.FromString,
+                _registered_method=True)
 
 
 class DistributionServicer:
@@ -1504,6 +1509,16 @@ class DistributionServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SearchImages(self, request, context):
+        """SearchImages asks a registry's v1 search endpoint for repositories
+        (`docker search`, `GET /images/search`); the registry is named by the term
+        ("127.0.0.1:5000/busybox"), Docker Hub's index otherwise. Bad filters or a
+        limit outside 1..100 are INVALID_ARGUMENT, checked before any traffic.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DistributionServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1526,6 +1541,11 @@ def add_DistributionServicer_to_server(servicer, server):
                     servicer.GetDistribution,
                     request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.GetDistributionRequest.FromString,
                     response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.GetDistributionResponse.SerializeToString,
+            ),
+            'SearchImages': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchImages,
+                    request_deserializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.SearchImagesRequest.FromString,
+                    response_serializer=dockyard_dot_imaged_dot_v1_dot_imaged__pb2.SearchImagesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1641,6 +1661,33 @@ class Distribution:
             '/dockyard.imaged.v1.Distribution/GetDistribution',
             dockyard_dot_imaged_dot_v1_dot_imaged__pb2.GetDistributionRequest.SerializeToString,
             dockyard_dot_imaged_dot_v1_dot_imaged__pb2.GetDistributionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchImages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.imaged.v1.Distribution/SearchImages',
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.SearchImagesRequest.SerializeToString,
+            dockyard_dot_imaged_dot_v1_dot_imaged__pb2.SearchImagesResponse.FromString,
             options,
             channel_credentials,
             insecure,

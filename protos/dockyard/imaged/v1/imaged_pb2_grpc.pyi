@@ -725,6 +725,12 @@ class DistributionStub:
     """GetDistribution describes the manifest a reference names in its registry
     and the platforms it serves (`GET /distribution/{name}/json`).
     """
+    SearchImages: _grpc.UnaryUnaryMultiCallable[_imaged_pb2.SearchImagesRequest, _imaged_pb2.SearchImagesResponse]
+    """SearchImages asks a registry's v1 search endpoint for repositories
+    (`docker search`, `GET /images/search`); the registry is named by the term
+    ("127.0.0.1:5000/busybox"), Docker Hub's index otherwise. Bad filters or a
+    limit outside 1..100 are INVALID_ARGUMENT, checked before any traffic.
+    """
 
 @_typing.type_check_only
 class DistributionAsyncStub(DistributionStub):
@@ -755,6 +761,12 @@ class DistributionAsyncStub(DistributionStub):
     GetDistribution: _aio.UnaryUnaryMultiCallable[_imaged_pb2.GetDistributionRequest, _imaged_pb2.GetDistributionResponse]  # type: ignore[assignment]
     """GetDistribution describes the manifest a reference names in its registry
     and the platforms it serves (`GET /distribution/{name}/json`).
+    """
+    SearchImages: _aio.UnaryUnaryMultiCallable[_imaged_pb2.SearchImagesRequest, _imaged_pb2.SearchImagesResponse]  # type: ignore[assignment]
+    """SearchImages asks a registry's v1 search endpoint for repositories
+    (`docker search`, `GET /images/search`); the registry is named by the term
+    ("127.0.0.1:5000/busybox"), Docker Hub's index otherwise. Bad filters or a
+    limit outside 1..100 are INVALID_ARGUMENT, checked before any traffic.
     """
 
 class DistributionServicer(metaclass=_abc_1.ABCMeta):
@@ -807,6 +819,18 @@ class DistributionServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_imaged_pb2.GetDistributionResponse, _abc.Awaitable[_imaged_pb2.GetDistributionResponse]]:
         """GetDistribution describes the manifest a reference names in its registry
         and the platforms it serves (`GET /distribution/{name}/json`).
+        """
+
+    @_abc_1.abstractmethod
+    def SearchImages(
+        self,
+        request: _imaged_pb2.SearchImagesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_imaged_pb2.SearchImagesResponse, _abc.Awaitable[_imaged_pb2.SearchImagesResponse]]:
+        """SearchImages asks a registry's v1 search endpoint for repositories
+        (`docker search`, `GET /images/search`); the registry is named by the term
+        ("127.0.0.1:5000/busybox"), Docker Hub's index otherwise. Bad filters or a
+        limit outside 1..100 are INVALID_ARGUMENT, checked before any traffic.
         """
 
 def add_DistributionServicer_to_server(servicer: DistributionServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
