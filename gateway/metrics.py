@@ -19,6 +19,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -36,6 +37,13 @@ LATENCY = Histogram(
     "dockyard_gateway_request_seconds",
     "Time the gateway took to answer an Engine API request (headers of a stream).",
     ["method", "route"],
+)
+IN_FLIGHT = Gauge(
+    "dockyard_gateway_requests_in_flight",
+    "Engine API requests the gateway is handling now, by route (streams, waits and "
+    "attaches included, until their client leaves).",
+    ["route"],
+    multiprocess_mode="livesum",
 )
 
 VERSIONED_CANONICAL = "/v{version}"
@@ -58,6 +66,9 @@ def route_label(request: web.Request) -> str:
 async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     status = 500
+    route = route_label(request)
+    in_flight = IN_FLIGHT.labels(route)
+    in_flight.inc()
     try:
         response = await handler(request)
         status = response.status
@@ -66,8 +77,8 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         status = 499  # the client went away first (nginx's convention)
         raise
     finally:
+        in_flight.dec()
         elapsed = time.perf_counter() - started
-        route = route_label(request)
         REQUESTS.labels(request.method, route, str(status)).inc()
         LATENCY.labels(request.method, route).observe(elapsed)
         trace("api", f"{request.method}:{route}", started, elapsed)

@@ -43,6 +43,8 @@ LAST_LAUNCH_KEY = "daemon/last-launch"
 SERVICES_DEADLINE = 60.0
 """How long the pass waits for the services the gateway started beside."""
 RETRY_SECONDS = 0.2
+PASS_RETRY_SECONDS = 2.0
+"""Pause before a start-up pass that failed is run again."""
 
 
 class LaunchStore(Protocol):
@@ -72,8 +74,14 @@ async def is_new_launch(store: LaunchStore, launch_id: str) -> bool:
 
 
 async def start_restart_policy_containers(lifecycle: ContainerLifecycle) -> list[str]:
-    """Start the containers Docker starts with the daemon; the IDs started."""
+    """Start the containers Docker starts with the daemon; the IDs started.
+
+    A start refused for good is logged and skipped, as dockerd does; one that
+    met a service that is down is tried again with the whole pass
+    (Unavailable raised once the others were started).
+    """
     started = []
+    unavailable: list[str] = []
     for record in await lifecycle.records.list():
         if not record.has_been_started:
             continue
@@ -87,10 +95,16 @@ async def start_restart_policy_containers(lifecycle: ContainerLifecycle) -> list
             await lifecycle.start(record.id)
         except NotModified:
             continue
+        except Unavailable as e:
+            log.warning("starting %s with Dockyard waits: %s", record.id[:12], e.message)
+            unavailable.append(record.id[:12])
+            continue
         except DockyardError as e:
             log.warning("starting %s with Dockyard failed: %s", record.id[:12], e.message)
             continue
         started.append(record.id)
+    if unavailable:
+        raise Unavailable(f"not yet started: {', '.join(unavailable)}")
     return started
 
 
@@ -139,9 +153,17 @@ async def settle_after_start(
     lifecycle = backends.lifecycle
     if lifecycle is None:
         return
-    try:
-        await until_serving(config)
-        await watcher.catch_up()
-        await on_daemon_start(backends.store, lifecycle, current_launch_id())
-    except DockyardError as e:
-        log.error("start-up pass failed: %s", e.message)
+    # Until it completes: a start of Dockyard whose pass gave up would leave
+    # its restart-policy containers stopped with nobody to start them. Each
+    # step may be repeated (see the module doc).
+    while True:
+        try:
+            await until_serving(config)
+            await watcher.catch_up()
+            await on_daemon_start(backends.store, lifecycle, current_launch_id())
+            return
+        except DockyardError as e:
+            log.error("start-up pass failed, again in %.0f s: %s", PASS_RETRY_SECONDS, e.message)
+        except Exception:
+            log.exception("start-up pass failed, again in %.0f s", PASS_RETRY_SECONDS)
+        await asyncio.sleep(PASS_RETRY_SECONDS)

@@ -38,6 +38,8 @@ RETRY_SECONDS = 1.0
 RELEASE_ATTEMPTS = 120
 """Seconds (one try each) a release waits for a service that is down."""
 CLOSE_SECONDS = 0.5
+CATCH_UP_SECONDS = 30.0
+"""How long :meth:`RuntimeWatcher.catch_up` waits for the releases it started."""
 
 
 class WatchableStore(Protocol):
@@ -128,10 +130,11 @@ class RuntimeWatcher:
         for flag in self._removal_listeners.get(container_id, ()):
             flag.set()
 
-    def _spawn(self, coroutine: Any) -> None:
+    def _spawn(self, coroutine: Any) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     async def _after_exit(self, container_id: str, exited: RuntimeState | None = None) -> None:
         lifecycle = self._lifecycle
@@ -201,7 +204,9 @@ class RuntimeWatcher:
         its record may not mention yet), ``--rm`` ones are removed, and records
         of a create cut short (no root filesystem yet, and made before this
         gateway started: those are no create of this gateway's in flight) are
-        removed.
+        removed. Returns once those are done (or after :data:`CATCH_UP_SECONDS`),
+        so a container the start-up pass starts next does not race the release
+        of what its last run held.
         """
         await self.ready.wait()
         lifecycle = self._lifecycle
@@ -211,20 +216,25 @@ class RuntimeWatcher:
         for prefix in (SANDBOXES, CGROUPS):
             holders |= {str(e.key).rpartition("/")[2] for e in await self._store.get_prefix(prefix)}
         known = {r.id for r in records}
+        settling: list[asyncio.Task[None]] = []
         for record in records:
             state = states.get(record.id)
             if not record.rootfs and (parse_rfc3339(record.created) or 0.0) < self._started:
-                self._spawn(self._forget_half_made(record.id))
+                settling.append(self._spawn(self._forget_half_made(record.id)))
             elif (state is None or state.status in (EXITED, CREATED)) and (
                 record.id in holders
                 or (record.has_been_started and record.host_config.get("AutoRemove"))
             ):
-                self._spawn(self._after_exit(record.id))
+                settling.append(self._spawn(self._after_exit(record.id)))
         # Only what execd ran for a container the gateway has since forgotten:
         # other platforms make sandboxes and cgroups through the gRPC services
         # directly, and those are not the gateway's to release.
         for orphan in (holders - known) & set(states):
-            self._spawn(lifecycle.release(orphan))
+            settling.append(self._spawn(lifecycle.release(orphan)))
+        if settling:
+            # Bounded: a release waits for a service that is down (up to
+            # RELEASE_ATTEMPTS s) and goes on in the background after this.
+            await asyncio.wait(settling, timeout=CATCH_UP_SECONDS)
 
     async def _runtime_states(self) -> list[RuntimeState]:
         found = []

@@ -17,6 +17,7 @@ from gateway.keys import BACKENDS, WATCHER
 from gateway.responses import encode_json, json_response
 from gateway.routing import Route
 from gateway.streams import stdcopy
+from gateway.streams.client_gone import ClientGone, while_connected
 from gateway.streams.detach import DetachKeys, parse_detach_keys
 from gateway.streams.hijack import (
     MULTIPLEXED_STREAM,
@@ -158,10 +159,12 @@ async def post_container_wait(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     error: dict[str, Any] | None = None
     try:
-        state = await _wait_for(watcher, lifecycle, record.id, condition)
+        state = await while_connected(request, _wait_for(watcher, lifecycle, record.id, condition))
         code = state.exit_code
     except NotFound as e:
         code, error = -1, {"Message": e.message}
+    except ClientGone:
+        return response  # e.g. `docker run -d`'s, which the CLI leaves behind
     # The client may have gone (`docker run` returns once its attach ends).
     with contextlib.suppress(ConnectionError):
         await response.write(encode_json({"Error": error, "StatusCode": code}))
@@ -203,13 +206,17 @@ async def get_container_logs(request: web.Request) -> web.StreamResponse:
         headers={"Content-Type": RAW_STREAM if tty else MULTIPLEXED_STREAM}
     )
     await response.prepare(request)
-    with contextlib.suppress(ConnectionError):
+
+    async def relay() -> None:
         async for line in processes_of(request).read_logs(log_request):
             data = line.data
             if timestamps:
                 data = format_timestamp(line.time_nanos).encode() + b" " + data
             await response.write(data if tty else stdcopy.frame(line.stream, data))
-    await response.write_eof()
+
+    with contextlib.suppress(ConnectionError):  # ClientGone too: `logs -f` of a quiet one
+        await while_connected(request, relay())
+        await response.write_eof()
     return response
 
 

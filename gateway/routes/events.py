@@ -16,6 +16,7 @@ from gateway.events.journal import StreamEnded
 from gateway.events.window import parse_timestamp
 from gateway.responses import JSON_CONTENT_TYPE, encode_json
 from gateway.routing import Route
+from gateway.streams.client_gone import while_connected
 
 
 async def get_events(request: web.Request) -> web.StreamResponse:
@@ -34,7 +35,7 @@ async def get_events(request: web.Request) -> web.StreamResponse:
             if event_filter.matches(message):
                 await response.write(encode_json(message))
 
-        with contextlib.suppress(ConnectionError):
+        async def stream() -> None:
             last_key = ""
             if since is not None:
                 for key, message in await journal.history(since):
@@ -53,6 +54,9 @@ async def get_events(request: web.Request) -> web.StreamResponse:
                 if until is not None and int(message.get("timeNano", 0)) > until:
                     break
                 await send(message)
+
+        with contextlib.suppress(ConnectionError):  # ClientGone too: an idle `docker events`
+            await while_connected(request, stream())
             await response.write_eof()
         return response
     finally:

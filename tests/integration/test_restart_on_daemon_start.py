@@ -50,7 +50,9 @@ def wait_status(cluster: Cluster, name: str, wanted: str) -> dict[str, Any]:
     while True:
         details = inspect(cluster, name)
         if details["State"]["Status"] == wanted or time.monotonic() > deadline:
-            assert details["State"]["Status"] == wanted, (name, details["State"])
+            # The gateway's log says why a start-up pass did not start it.
+            assert details["State"]["Status"] == wanted, (
+                name, details["State"], cluster.log_tail(80))
             return details
         time.sleep(0.1)
 
