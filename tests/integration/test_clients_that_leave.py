@@ -15,12 +15,11 @@ import signal
 import subprocess
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import MakeCluster
-from tests.support.busybox import cached_busybox_rootfs_tar
+from tests.support.cli_containers import ensure_busybox
 from tests.support.cluster import Cluster
 from tests.support.etcd import free_port
 
@@ -58,12 +57,12 @@ def cli(cluster: Cluster, *args: str) -> subprocess.Popen[bytes]:
 
 
 @pytest.fixture
-def cluster_and_port(make_cluster: MakeCluster, tmp_path: Path) -> tuple[Cluster, int]:
+def cluster_and_port(
+    make_cluster: MakeCluster, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Cluster, int]:
     port = free_port()
     made = make_cluster(daemon_json={"metrics-addr": f"127.0.0.1:{port}"})
-    tar = cached_busybox_rootfs_tar(tmp_path)
-    imported = made.docker("import", str(tar), "busybox:latest")
-    assert imported.returncode == 0, imported.stderr
+    ensure_busybox(made, tmp_path_factory)
     return made, port
 
 

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import MakeCluster
-from tests.support.busybox import cached_busybox_rootfs_tar
-from tests.support.cli_containers import inspect, ok, poll
+from tests.support.cli_containers import ensure_busybox, inspect, ok, poll
 from tests.support.cluster import Cluster
 
 pytestmark = pytest.mark.root
@@ -32,10 +31,11 @@ BACK_TIMEOUT = 60.0
 
 
 @pytest.fixture
-def cluster(make_cluster: MakeCluster, tmp_path: Path) -> Iterator[Cluster]:
+def cluster(
+    make_cluster: MakeCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
     private = make_cluster()
-    tar = cached_busybox_rootfs_tar(tmp_path)
-    ok(private.docker("import", "--change", 'CMD ["sh"]', str(tar), "busybox:latest"))
+    ensure_busybox(private, tmp_path_factory)
     yield private
 
 

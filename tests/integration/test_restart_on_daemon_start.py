@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import MakeCluster
-from tests.support.busybox import cached_busybox_rootfs_tar
+from tests.support.cli_containers import ensure_busybox
 from tests.support.cluster import Cluster
 
 pytestmark = pytest.mark.root
@@ -77,11 +77,9 @@ def settle(seconds: float = 3.0) -> None:
 
 
 @pytest.fixture
-def cluster(make_cluster: MakeCluster, tmp_path: Path) -> Cluster:
+def cluster(make_cluster: MakeCluster, tmp_path_factory: pytest.TempPathFactory) -> Cluster:
     made = make_cluster()
-    tar = cached_busybox_rootfs_tar(tmp_path)
-    imported = made.docker("import", "--change", 'CMD ["sh"]', str(tar), "busybox:latest")
-    assert imported.returncode == 0, f"{imported.stderr}\n{made.log_tail(80)}"
+    ensure_busybox(made, tmp_path_factory)
     run(made, "keeper", "no", STOPS_ON_TERM)
     return made
 
