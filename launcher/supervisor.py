@@ -21,6 +21,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
 
+from prometheus_client import multiprocess
+
 from launcher import etcd_process, health
 from launcher.backoff import RestartPolicy
 from launcher.child import Child
@@ -244,6 +246,7 @@ class Supervisor:
         policy = self.policies[child.name]
         while True:
             code = await child.wait()
+            self._forget_live_gauges(child)
             if self._stopping:
                 return
             now = time.monotonic()
@@ -281,6 +284,18 @@ class Supervisor:
             self._save_state()
             log.info("restarted %s", child.name,
                      extra={"pid": child.pid, "restarts": component.restarts})
+
+    def _forget_live_gauges(self, child: Child) -> None:
+        """Drop the live gauges (e.g. requests in flight) of a child that died.
+
+        A child that exits cleanly drops its own; one killed with SIGKILL cannot,
+        and /metrics would sum what it last held into every scrape until down.
+        """
+        if child.proc is None:
+            return
+        with contextlib.suppress(OSError):
+            multiprocess.mark_process_dead(  # type: ignore[no-untyped-call]
+                child.proc.pid, str(self.paths.metrics_dir))
 
     async def stop_all(self) -> None:
         """Stop every child in :data:`STOP_ORDER`: SIGTERM, wait, SIGKILL after a timeout."""

@@ -43,8 +43,12 @@ LAST_LAUNCH_KEY = "daemon/last-launch"
 SERVICES_DEADLINE = 60.0
 """How long the pass waits for the services the gateway started beside."""
 RETRY_SECONDS = 0.2
-PASS_RETRY_SECONDS = 2.0
-"""Pause before a start-up pass that failed is run again."""
+PASS_RETRY_SECONDS = 1.0
+"""Pause before a start-up pass that failed is run again; doubled each time."""
+PASS_RETRY_MAX_SECONDS = 30.0
+PASS_ATTEMPTS = 10
+"""Then the pass gives up (a few minutes): a start that keeps meeting an
+Unavailable (e.g. ``--init`` with no docker-init installed) is not transient."""
 
 
 class LaunchStore(Protocol):
@@ -153,17 +157,25 @@ async def settle_after_start(
     lifecycle = backends.lifecycle
     if lifecycle is None:
         return
-    # Until it completes: a start of Dockyard whose pass gave up would leave
-    # its restart-policy containers stopped with nobody to start them. Each
-    # step may be repeated (see the module doc).
-    while True:
+    # Again until it completes, within bounds: a start of Dockyard whose pass
+    # gave up at the first hiccup would leave its restart-policy containers
+    # stopped with nobody to start them. Each step may be repeated (see the
+    # module doc).
+    delay = PASS_RETRY_SECONDS
+    for attempt in range(1, PASS_ATTEMPTS + 1):
         try:
             await until_serving(config)
             await watcher.catch_up()
             await on_daemon_start(backends.store, lifecycle, current_launch_id())
             return
         except DockyardError as e:
-            log.error("start-up pass failed, again in %.0f s: %s", PASS_RETRY_SECONDS, e.message)
-        except Exception:
-            log.exception("start-up pass failed, again in %.0f s", PASS_RETRY_SECONDS)
-        await asyncio.sleep(PASS_RETRY_SECONDS)
+            reason = e.message
+        except Exception as e:
+            log.exception("start-up pass failed")
+            reason = str(e)
+        if attempt == PASS_ATTEMPTS:
+            log.error("start-up pass gave up after %d attempts: %s", attempt, reason)
+            return
+        log.error("start-up pass failed, again in %.0f s: %s", delay, reason)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, PASS_RETRY_MAX_SECONDS)

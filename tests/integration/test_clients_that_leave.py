@@ -89,3 +89,21 @@ def test_requests_of_clients_that_left_end(cluster_and_port: tuple[Cluster, int]
     assert waiting.wait(timeout=DEADLINE) == 0
     wait_until(port, idle)
     assert cluster.docker("inspect", "-f", "{{.State.Status}}", "quiet").stdout.strip() == "exited"
+
+
+def test_requests_of_a_killed_gateway_are_not_counted(
+    cluster_and_port: tuple[Cluster, int],
+) -> None:
+    cluster, port = cluster_and_port
+    events = cli(cluster, "events")
+    wait_until(port, {**dict.fromkeys(WATCHED_ROUTES, 0.0), "/events": 1.0})
+    gateway = cluster.pid_of("gateway")
+    assert gateway is not None
+    os.kill(gateway, signal.SIGKILL)
+    events.wait(timeout=DEADLINE)  # its connection went with the gateway
+    deadline = time.monotonic() + DEADLINE
+    while cluster.docker("version").returncode != 0:
+        assert time.monotonic() < deadline, cluster.log_tail()
+        time.sleep(0.2)
+    # The launcher dropped what the dead gateway had in flight.
+    wait_until(port, dict.fromkeys(WATCHED_ROUTES, 0.0))
