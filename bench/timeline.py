@@ -2,8 +2,8 @@
 
 The step breakdown of :mod:`bench.containers` sums durations; this shows
 what overlaps and what waits. A cluster is started with
-``DOCKYARD_TRACE_FILE`` (services/common/timing.py) so every API request, RPC
-and timed step of every process is written down with its start on the host's
+``DOCKYARD_TRACE_FILE`` (services/common/timing.py) so every API request, RPC,
+etcd call and timed step of every process is written down with its start on the host's
 monotonic clock; ``--runs`` runs of the stock CLI follow, and the spans of the
 median run are printed in start order, in milliseconds from the moment the
 CLI was spawned, with the CLI's own exit last. A measurement tool, not a test.

@@ -30,6 +30,7 @@ from services.common.config import DaemonConfig
 from services.common.endpoints import service_address
 from services.common.etcd_store import Condition, Entry, Write, connect_store
 from services.common.grpc_client import open_channel
+from services.common.owned_keys import OwnedKeys
 from services.execd.client import ContainersClient, RuntimeInfo
 from services.execd.models import RUNTIME_PREFIX
 from services.imaged.client import PreparedSnapshot
@@ -68,9 +69,13 @@ from services.netd.models import Filters as NetworkFilters
 log = logging.getLogger(__name__)
 
 ETCD_CONNECT_SECONDS = 10.0
-MIRRORED_PREFIXES = (CONTAINERS, NAMES, RUNTIME_PREFIX, HEALTH_PREFIX)
-"""What ``docker ps`` and ``docker inspect`` read, kept in the gateway's memory."""
 """How long start-up waits for etcd, which the launcher starts in parallel."""
+MIRRORED_PREFIXES = (RUNTIME_PREFIX, HEALTH_PREFIX)
+"""What ``docker ps`` and ``docker inspect`` read of other writers' keys, kept in the
+gateway's memory by a watch (the container records are the gateway's own: OwnedKeys)."""
+OWNED_PREFIXES = (CONTAINERS, NAMES, HEALTH_PREFIX)
+"""The container records, names and health results: the gateway is their only writer,
+so its memory answers their reads (services/common/owned_keys.py)."""
 
 
 class KeyValueStore(Protocol):
@@ -190,7 +195,10 @@ class Backends:
     volumes: VolumeBackend | None = None
     """imaged's volume calls; None in unit tests that do not use them."""
     mirror: StoreMirror | None = None
-    """The container keys in memory (gateway/store_mirror.py); None: reads go to the store."""
+    """Other writers' keys in memory (gateway/store_mirror.py); None: reads go to the store."""
+    own_keys: OwnedKeys | None = None
+    """The keys the gateway writes (records, names, health results), answered from its
+    memory; None in unit tests that run no cluster."""
 
     @property
     def reads(self) -> RecordReads:
@@ -199,7 +207,13 @@ class Backends:
 
     @functools.cached_property
     def containers(self) -> ContainerStore:
-        """The container records (kept in the store; the gateway is their only writer)."""
+        """The container records (kept in the store; the gateway is their only writer).
+
+        One store of them for the whole gateway: the lifecycle's, whose memory
+        of them every write goes through.
+        """
+        if self.lifecycle is not None:
+            return self.lifecycle.records
         return ContainerStore(self.store, self.reads)
 
 
@@ -225,8 +239,9 @@ async def connect_backends(config: DaemonConfig) -> AsyncIterator[Backends]:
         cgroups = CgroupsClient(channels["cgroupd"])
         processes = ContainersClient(channels["execd"])
         volumes = VolumesClient(channels["imaged"])
+        own_keys = OwnedKeys(store, OWNED_PREFIXES)
         lifecycle = ContainerLifecycle(
-            ContainerStore(store), store, processes, networks, cgroups, images, volumes=volumes,
+            ContainerStore(own_keys), store, processes, networks, cgroups, images, volumes=volumes,
         )
         yield Backends(
             store=store,
@@ -239,6 +254,7 @@ async def connect_backends(config: DaemonConfig) -> AsyncIterator[Backends]:
             distribution=DistributionClient(channels["imaged"]),
             volumes=volumes,
             mirror=mirror,
+            own_keys=own_keys,
         )
     finally:
         await mirror.close()

@@ -3,8 +3,9 @@
 ``docker inspect`` and ``docker ps`` are the most frequent calls clients make
 (compose, IDEs and monitoring agents poll them); dockerd answers them from
 memory. Reading etcd per request costs a round trip per key, so the gateway
-keeps the container records, names, execd's runtime states and health
-results here and answers reads without a network call.
+keeps execd's runtime states and the health results here and answers reads
+without a network call (the container records and names, which only the
+gateway writes, it keeps as their owner: services/common/owned_keys.py).
 
 Consistency: a read never shows less than what a client could already know.
 Whatever tells a client that something changed — an API request that returns,

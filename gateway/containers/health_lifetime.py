@@ -16,7 +16,10 @@ async def health_monitor(app: web.Application) -> AsyncIterator[None]:
     if backends.processes is None or not hasattr(backends.store, "watch_prefix"):
         yield
         return
-    monitor = HealthMonitor(backends.store, backends.containers,  # type: ignore[arg-type]
+    # Through the gateway's memory of its own keys: a removal's delete of the
+    # health result of a container that had none costs no etcd call.
+    store = backends.own_keys if backends.own_keys is not None else backends.store
+    monitor = HealthMonitor(store, backends.containers,  # type: ignore[arg-type]
                             backends.processes)
     monitor.start()
     try:

@@ -1,8 +1,8 @@
 """Reads behind ``docker ps`` and ``docker inspect``: records joined with execd's runtime state.
 
-``docker ps`` costs prefix reads of the gateway's mirror of the store
-(``containers/``, ``runtime/``, ``health/``) and one image list, whatever the
-number of containers: no call per container. Decoded states and rendered
+``docker ps`` costs prefix reads of the gateway's memory of the store (its
+own ``containers/`` records, the mirror's ``runtime/`` and ``health/``) and one
+image list, whatever the number of containers: no call per container. Decoded states and rendered
 inspect bodies are kept while what they came from is unchanged.
 """
 

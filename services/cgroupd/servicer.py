@@ -17,10 +17,12 @@ from services.cgroupd.driver import Driver
 from services.cgroupd.hostinfo import CGROUP_ROOT, CgroupHostInfo, check_driver, detect
 from services.cgroupd.manager import CgroupManager
 from services.cgroupd.metrics import ContainerMetrics, figures
+from services.cgroupd.records import PREFIX
 from services.cgroupd.v1 import V1Driver, discover
 from services.cgroupd.v2 import V2Driver
 from services.common.grpc_errors import Context
 from services.common.grpc_server import ServiceContext
+from services.common.owned_keys import OwnedKeys
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +147,7 @@ async def register(server: grpc.aio.Server, context: ServiceContext) -> Sequence
     check_driver(driver_name)
     # The hierarchy's shape is fixed for the life of the host; detect it once.
     host_info = detect(driver_name, context.config.cgroup_parent)
-    manager = CgroupManager(make_driver(host_info.version), context.store,
+    manager = CgroupManager(make_driver(host_info.version), OwnedKeys(context.store, [PREFIX]),
                             context.config.cgroup_parent)
     await manager.load()
     manager.cleanup_orphans()

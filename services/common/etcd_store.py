@@ -20,6 +20,7 @@ import aetcd.exceptions
 import grpc
 
 from services.common.errors import Unavailable
+from services.common.timing import traced
 
 KEY_PREFIX = "/dockyard/v1/"
 
@@ -128,6 +129,10 @@ class Store:
         self._timeout = timeout
         self._client: aetcd.Client | None = None
 
+    @property
+    def endpoints(self) -> list[str]:
+        return list(self._endpoints)
+
     async def connect(self) -> None:
         """Connect to the first endpoint that answers a status call."""
         errors = []
@@ -161,32 +166,38 @@ class Store:
         return str(status.version)
 
     async def get(self, key: str) -> Entry | None:
-        result = await self.client.get(_full(key))
+        result = await traced("etcd", f"get {key}", self.client.get(_full(key)))
         if result is None:
             return None
         return Entry(key, result.value, result.mod_revision)
 
     async def get_prefix(self, prefix: str) -> list[Entry]:
-        results = await self.client.get_prefix(_full(prefix))
+        results = await traced("etcd", f"get_prefix {prefix}",
+                               self.client.get_prefix(_full(prefix)))
         return [Entry(_short(r.key), r.value, r.mod_revision) for r in results]
 
     async def get_prefix_at(self, prefix: str) -> tuple[list[Entry], int]:
         """Every entry under ``prefix`` and the store's revision the read was made at."""
-        results = await self.client.get_prefix(_full(prefix))
+        results = await traced("etcd", f"get_prefix {prefix}",
+                               self.client.get_prefix(_full(prefix)))
         entries = [Entry(_short(r.key), r.value, r.mod_revision) for r in results]
         return entries, int(results.header.revision)
 
     async def current_revision(self) -> int:
         """The store's revision now (a read of a key range that is always empty)."""
-        results = await self.client.get_prefix(_full(_NEVER_WRITTEN), keys_only=True)
+        results = await traced("etcd", "current_revision", self.client.get_prefix(
+            _full(_NEVER_WRITTEN), keys_only=True))
         return int(results.header.revision)
 
     async def count_prefix(self, prefix: str) -> int:
         results = await self.client.get_prefix(_full(prefix), keys_only=True)
         return len(list(results))
 
-    async def put(self, key: str, value: bytes, *, lease: Any = None) -> None:
-        await self.client.put(_full(key), value, lease=lease)
+    async def put(self, key: str, value: bytes, *, lease: Any = None) -> int:
+        """Set ``key``; the store's revision the write made (the key's new mod_revision)."""
+        response = await traced("etcd", f"put {key}",
+                                self.client.put(_full(key), value, lease=lease))
+        return int(response.header.revision)
 
     async def put_all(self, pairs: Sequence[tuple[str, bytes]], *, lease: Any = None) -> None:
         """Write every ``(key, value)`` at once: one transaction, one proposal, one disk sync.
@@ -194,35 +205,26 @@ class Store:
         etcd refuses transactions of more than 128 operations (``--max-txn-ops``).
         """
         tx = self.client.transactions
-        await self.client.transaction(
+        await traced("etcd", "put_all " + ",".join(k for k, _ in pairs), self.client.transaction(
             compare=[], success=[tx.put(_full(k), v, lease=lease) for k, v in pairs], failure=[]
-        )
+        ))
 
     async def delete(self, key: str) -> bool:
         """Delete ``key``; True when it existed."""
-        return bool(await self.client.delete(_full(key)))
+        return await self.delete_at(key) is not None
+
+    async def delete_at(self, key: str) -> int | None:
+        """Delete ``key``; the revision the delete made, None when there was nothing to delete."""
+        response = await traced("etcd", f"delete {key}", self.client.delete(_full(key)))
+        return None if response is None else int(response.header.revision)
 
     async def create(self, key: str, value: bytes) -> bool:
         """Write ``key`` only if it does not exist; False when it already did."""
-        full = _full(key)
-        tx = self.client.transactions
-        succeeded, _ = await self.client.transaction(
-            compare=[tx.create(full) == 0],
-            success=[tx.put(full, value)],
-            failure=[],
-        )
-        return bool(succeeded)
+        return await self.commit([Absent(key)], [Put(key, value)])
 
     async def put_if(self, key: str, value: bytes, mod_revision: int) -> bool:
         """Write ``key`` only if it is still at ``mod_revision``; False if it moved on."""
-        full = _full(key)
-        tx = self.client.transactions
-        succeeded, _ = await self.client.transaction(
-            compare=[tx.mod(full) == mod_revision],
-            success=[tx.put(full, value)],
-            failure=[],
-        )
-        return bool(succeeded)
+        return await self.commit([AtRevision(key, mod_revision)], [Put(key, value)])
 
     async def commit(self, conditions: Sequence[Condition], writes: Sequence[Write]) -> bool:
         """Apply every write in one transaction if every condition holds; False otherwise.
@@ -230,6 +232,12 @@ class Store:
         Nothing is written when any condition fails, so several keys (a record
         and the name it reserves) appear and disappear together.
         """
+        return await self.commit_at(conditions, writes) is not None
+
+    async def commit_at(
+        self, conditions: Sequence[Condition], writes: Sequence[Write]
+    ) -> int | None:
+        """:meth:`commit`, answering the revision the writes made (None: a condition failed)."""
         tx = self.client.transactions
         compare = [
             tx.create(_full(c.key)) == 0 if isinstance(c, Absent)
@@ -240,10 +248,17 @@ class Store:
             tx.put(_full(w.key), w.value) if isinstance(w, Put) else tx.delete(_full(w.key))
             for w in writes
         ]
-        succeeded, _ = await self.client.transaction(
-            compare=compare, success=success, failure=[]
+        succeeded, responses = await traced(
+            "etcd", "commit " + ",".join(w.key for w in writes),
+            self.client.transaction(compare=compare, success=success, failure=[]),
         )
-        return bool(succeeded)
+        if not succeeded:
+            return None
+        # Every operation of a transaction answers with the transaction's header.
+        for response in responses:
+            op = response.WhichOneof("response")
+            return int(getattr(response, op).header.revision)
+        return await self.current_revision()
 
     async def grant_lease(self, ttl_seconds: int) -> Any:
         """A lease that expires ``ttl_seconds`` after its last refresh."""
@@ -285,3 +300,4 @@ async def connect_store(endpoints: Sequence[str], deadline_seconds: float) -> St
                 raise
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
+

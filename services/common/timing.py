@@ -5,8 +5,8 @@ histogram labelled by step, so ``/metrics`` (and ``python -m bench.containers``)
 shows where a ``docker run`` spends its time without any log parsing.
 Observing costs a few microseconds; it is on in production.
 
-With ``DOCKYARD_TRACE_FILE`` set in a process's environment, every step, RPC
-and API request is also appended to that file as one line with its start on
+With ``DOCKYARD_TRACE_FILE`` set in a process's environment, every step, RPC,
+API request and etcd call is also appended to that file as one line with its start on
 the host's monotonic clock (shared by all processes), so ``python -m
 bench.timeline`` can lay one ``docker run`` out in time across services. Off
 unless asked for: a bench's tool, not a production feature.
@@ -17,7 +17,8 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
+from typing import TypeVar
 
 from prometheus_client import Histogram
 
@@ -29,10 +30,28 @@ STEP_SECONDS = Histogram(
 )
 
 
+T = TypeVar("T")
+
 TRACE_ENV = "DOCKYARD_TRACE_FILE"
 _TRACE_FD: int | None = None
 if os.environ.get(TRACE_ENV):
     _TRACE_FD = os.open(os.environ[TRACE_ENV], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+
+def tracing() -> bool:
+    """Whether spans are written down (``DOCKYARD_TRACE_FILE`` is set)."""
+    return _TRACE_FD is not None
+
+
+async def traced(kind: str, name: str, call: Awaitable[T]) -> T:
+    """Await ``call``, written down as a span when tracing is on."""
+    if _TRACE_FD is None:
+        return await call
+    started = time.perf_counter()
+    try:
+        return await call
+    finally:
+        trace(kind, name, started, time.perf_counter() - started)
 
 
 def trace(kind: str, name: str, started: float, elapsed: float) -> None:

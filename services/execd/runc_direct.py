@@ -16,7 +16,12 @@ unexpected on the way, answers False and is left to runc itself.
   own, removes every directory in the state's ``cgroup_paths``, removes the
   state directory and runs poststop hooks. Done here only with a PID namespace
   of its own (the kernel has killed every other process before the init's
-  exit can be seen), no hooks, no Intel RDT and an init that is gone.
+  exit can be seen), no hooks, no Intel RDT and an init that is gone. The
+  cgroup directories cgroupd made are left where they are: they are cgroupd's,
+  which keeps them with their limits for the container's next start and
+  removes them with the container (runc's removal only made cgroupd put them
+  back). The one runc makes on its own (in the cgroup2 hierarchy of a hybrid
+  host, beside cgroupd's v1 ones) goes, as with runc.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import json
 import os
 import shutil
@@ -32,6 +38,7 @@ from typing import Any
 
 EXEC_FIFO = "exec.fifo"
 STATE_FILE = "state.json"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 STAT_STATE_INDEX = 0
 STAT_START_TIME_INDEX = 19
 """Indexes of ``state`` and ``starttime`` (fields 3 and 22 of /proc/<pid>/stat) after ``comm``."""
@@ -150,7 +157,7 @@ def forget_stopped(state_dir: Path) -> bool:
     if not isinstance(paths, dict) or not all(isinstance(p, str) for p in paths.values()):
         return False
     for path in paths.values():
-        if path and not _remove_cgroup_dir(Path(path)):
+        if path and not _made_by_cgroupd(Path(path)) and not _remove_cgroup_dir(Path(path)):
             return False
     shutil.rmtree(state_dir, ignore_errors=True)
     return not state_dir.exists()
@@ -169,6 +176,26 @@ def _nothing_else_to_do(state: dict[str, Any]) -> bool:
     hooks = config.get("Hooks") or {}
     no_hooks = isinstance(hooks, dict) and not any(hooks.values())
     return own_pid_namespace and no_hooks
+
+
+@functools.cache
+def _cgroup2_mounts() -> tuple[Path, ...]:
+    mounts = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields, _, after = line.partition(" - ")
+        if after.split(" ", 1)[0] == "cgroup2":
+            mounts.append(Path(fields.split()[4]))
+    return tuple(mounts)
+
+
+def _made_by_cgroupd(path: Path) -> bool:
+    """Whether the container cgroup directory ``path`` is one cgroupd makes and removes.
+
+    cgroupd makes a container's cgroup in every v1 hierarchy, or in the cgroup2
+    hierarchy of a unified host (mounted at /sys/fs/cgroup itself).
+    """
+    cgroup2 = _cgroup2_mounts()
+    return CGROUP_ROOT in cgroup2 or not any(path.is_relative_to(m) for m in cgroup2)
 
 
 def _remove_cgroup_dir(path: Path) -> bool:

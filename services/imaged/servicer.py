@@ -16,6 +16,7 @@ from services.common.errors import InvalidArgument, NotFound
 from services.common.etcd_store import Store
 from services.common.grpc_errors import Context
 from services.common.grpc_server import ServiceContext
+from services.common.owned_keys import OwnedKeys
 from services.common.users import resolve_user
 from services.imaged.commit import commit_container
 from services.imaged.container_fs import (
@@ -29,7 +30,8 @@ from services.imaged.container_root import container_root
 from services.imaged.importer import ChunkReader, import_image
 from services.imaged.loader import load_images
 from services.imaged.models import CommitOptions, CopyMount, DeleteItem, Filters, ImportOptions
-from services.imaged.records import IMAGES
+from services.imaged.records import IMAGES, LAYERS, REFS, SNAPSHOTS
+from services.imaged.registry.metadata import DISTRIBUTION
 from services.imaged.registry.servicer import add_distribution
 from services.imaged.registry.settings import settings_from
 from services.imaged.removal import prune_images, remove_image
@@ -37,7 +39,11 @@ from services.imaged.saver import plan_save, stream_archive
 from services.imaged.service import ImageService
 from services.imaged.storeinfo import overlay2_status
 from services.imaged.threadstream import stream_from_thread
+from services.imaged.volumes.records import USERS, VOLUMES
 from services.imaged.volumes.servicer import add_volumes
+
+OWNED_PREFIXES = (IMAGES, REFS, LAYERS, SNAPSHOTS, VOLUMES, USERS, DISTRIBUTION)
+"""imaged's keys, answered from its memory (services/common/owned_keys.py)."""
 
 
 def _filters(filters: Sequence[imaged_pb2.Filter]) -> Filters:
@@ -271,11 +277,12 @@ class ImagesServicer(imaged_pb2_grpc.ImagesServicer):
 
 async def register(server: grpc.aio.Server, context: ServiceContext) -> Sequence[str]:
     context.paths.data_root.mkdir(parents=True, exist_ok=True)
-    service = ImageService(context.store, context.paths.data_root)
+    store = OwnedKeys(context.store, OWNED_PREFIXES)
+    service = ImageService(store, context.paths.data_root)
     await service.setup()
     imaged_pb2_grpc.add_ImagesServicer_to_server(
-        ImagesServicer(context.store, context.paths.data_root, service), server
+        ImagesServicer(store, context.paths.data_root, service), server
     )
     distribution = add_distribution(server, service, settings_from(context.config))
-    volumes = await add_volumes(server, context.store, context.paths.data_root, service)
+    volumes = await add_volumes(server, store, context.paths.data_root, service)
     return [imaged_pb2.DESCRIPTOR.services_by_name["Images"].full_name, distribution, volumes]

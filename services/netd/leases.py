@@ -5,7 +5,9 @@ network in memory (read from etcd once): an allocation picks the next free
 address and marks it taken under a per-network lock, then writes the key with
 the lock released, so concurrent starts do not queue behind each other's etcd
 round trips. The etcd transaction still guarantees uniqueness: an address
-another writer holds is skipped and marked taken.
+another writer holds is skipped and marked taken. A sandbox reserves its
+addresses (:meth:`LeaseBook.reserve`) and writes their keys in the one
+transaction that records it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import asyncio
 from ipaddress import IPv4Address
 
 from services.common.errors import Conflict, InvalidArgument, Unavailable
-from services.common.etcd_store import Delete, Store
+from services.common.etcd_store import Delete, Put, Store
 from services.netd import ipam, records
 from services.netd.models import Lease, Network
 
@@ -38,41 +40,45 @@ class LeaseBook:
             self._taken[network_id] = taken
         return taken
 
-    async def allocate(self, network: Network, owner: str, requested: str = "") -> Lease:
+    async def reserve(self, network: Network, owner: str, requested: str = "") -> tuple[Lease, Put]:
+        """Mark an address taken (``requested``, or the next free one) in memory only.
+
+        The caller writes the returned lease key with an :class:`Absent` condition
+        on it, or gives the address back with :meth:`released` when it does not.
+        """
         pool = network.pool
         if pool is None:
             raise Conflict(f"network {network.name} has no address pool to allocate from")
         subnet = ipam.v4_subnet(pool)
-        if requested:
-            address = ipam.check_requested(pool, requested)
-            async with self._lock(network.id):
-                taken = await self._taken_on(network.id)
-                if address in taken or not await self._store.create(
-                    records.lease_key(network.id, str(address)), records.dump_lease(owner)
-                ):
-                    raise Conflict("Address already in use")
-                taken.add(address)
-            return Lease(network.id, str(address), subnet.prefixlen, pool.gateway)
-        while True:
-            async with self._lock(network.id):
-                taken = await self._taken_on(network.id)
-                candidate = ipam.next_free(pool, taken)
-                if candidate is None:
-                    raise Unavailable(
-                        "no available IPv4 addresses on this network's address pools: "
-                        f"{network.name} ({network.id})"
-                    )
-                taken.add(candidate)  # reserved while its key is written
-            try:
-                created = await self._store.create(
-                    records.lease_key(network.id, str(candidate)), records.dump_lease(owner)
+        wanted = ipam.check_requested(pool, requested) if requested else None
+        async with self._lock(network.id):
+            taken = await self._taken_on(network.id)
+            address = wanted if wanted is not None else ipam.next_free(pool, taken)
+            if address is None:
+                raise Unavailable(
+                    "no available IPv4 addresses on this network's address pools: "
+                    f"{network.name} ({network.id})"
                 )
+            if address in taken:
+                raise Conflict("Address already in use")
+            taken.add(address)
+        lease = Lease(network.id, str(address), subnet.prefixlen, pool.gateway)
+        return lease, Put(records.lease_key(network.id, str(address)), records.dump_lease(owner))
+
+    async def allocate(self, network: Network, owner: str, requested: str = "") -> Lease:
+        """Reserve an address and write its lease key at once."""
+        while True:
+            lease, write = await self.reserve(network, owner, requested)
+            try:
+                created = await self._store.create(write.key, write.value)
             except BaseException:
-                taken.discard(candidate)
+                self.released(network.id, lease.address)
                 raise
             if created:
-                return Lease(network.id, str(candidate), subnet.prefixlen, pool.gateway)
+                return lease
             # Another writer holds it: it stays marked taken; try the next one.
+            if requested:
+                raise Conflict("Address already in use")
 
     async def release(self, network: Network, address: str) -> None:
         await self.release_on(network.id, address)

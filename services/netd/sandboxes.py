@@ -33,7 +33,7 @@ from services.common.errors import (
     InvalidArgument,
     NotFound,
 )
-from services.common.etcd_store import Delete, Store, Write
+from services.common.etcd_store import Absent, Condition, Delete, Put, Store, Write
 from services.common.timing import timed
 from services.netd import (
     bridges,
@@ -132,6 +132,23 @@ class _Steps:
                 await undo()
             except Exception as exc:  # keep undoing: leave as little as possible
                 log.error("undo step failed", extra={"error": str(exc)})
+
+
+class _Writes:
+    """What a sandbox change writes to etcd, gathered for its one transaction at the end:
+    one proposal and disk sync on the way of every start, not one per key."""
+
+    def __init__(self) -> None:
+        self.conditions: list[Condition] = []
+        self.writes: list[Write] = []
+        self.refused = False
+        """The transaction's conditions failed: nothing of it was written, and a key
+        it would have made (a lease) is someone else's."""
+
+    def add(self, write: Write, *, absent: bool = False) -> None:
+        self.writes.append(write)
+        if absent:
+            self.conditions.append(Absent(write.key))
 
 
 class SandboxManager:
@@ -266,8 +283,14 @@ class SandboxManager:
             raise NotFound(f"no network sandbox for container {container_id}")
         return record.sandbox
 
-    async def _save(self, record: SandboxRecord) -> None:
-        await self.store.put(sandbox_key(record.spec.container_id), sandbox_records.dump(record))
+    async def _save(self, record: SandboxRecord, also: _Writes | None = None) -> None:
+        """Write the record, with what ``also`` gathered, in one transaction."""
+        put = Put(sandbox_key(record.spec.container_id), sandbox_records.dump(record))
+        if also is None or not also.writes:
+            await self.store.put(put.key, put.value)
+        elif not await self.store.commit(also.conditions, [*also.writes, put]):
+            also.refused = True
+            raise Conflict("Address already in use")  # a lease key someone else wrote
         self.records[record.spec.container_id] = record
 
     def _internal_of(self, network_id: str) -> bool:
@@ -407,6 +430,7 @@ class SandboxManager:
         with timed("netd.netns_create"):
             ns_fd, ns_sock = await nsfs.create(path)
         steps.add(lambda: self._remove_netns(path))
+        writes = _Writes()
         try:
             sandbox = replace(base, netns_path=str(path), sandbox_key=str(path),
                               network_mode=mode)
@@ -416,7 +440,7 @@ class SandboxManager:
             for index, (request, network) in enumerate(networks):
                 sock = ns_sock if index == 0 else await nsfs.netlink_socket(path)
                 endpoint = await self._attach(spec, request, network, ns_fd, sock,
-                                              endpoints, steps, first=index == 0)
+                                              endpoints, steps, writes, first=index == 0)
                 endpoints.append(endpoint)
         finally:
             ns_sock.close()
@@ -427,31 +451,34 @@ class SandboxManager:
         sandbox = replace(sandbox, ports=tuple(ports))
         with timed("netd.write_files"):
             await self._write_files(spec, sandbox, create=True)
-        steps.add(lambda: self._forget_record(cid))
+        steps.add(lambda: self._forget_record(cid, writes))
         with timed("netd.save"):
-            await self._save(SandboxRecord(spec, sandbox))
+            await self._save(SandboxRecord(spec, sandbox), writes)
         with timed("netd.refresh_names"):
             await self.refresh_names()
         return sandbox
 
-    async def _forget_record(self, container_id: str) -> None:
+    async def _forget_record(self, container_id: str, also: _Writes | None = None) -> None:
         self.records.pop(container_id, None)
-        await self.store.delete(sandbox_key(container_id))
+        written = [w.key for w in also.writes] if also is not None and not also.refused else []
+        await self.store.commit([], [Delete(k) for k in (*written, sandbox_key(container_id))])
         await self.refresh_names()
 
     async def _attach(
         self, spec: SandboxSpec, request: EndpointRequest, network: Network, ns_fd: int,
-        ns_sock: socket.socket, joined: Sequence[AttachedEndpoint], steps: _Steps, *,
-        first: bool,
+        ns_sock: socket.socket, joined: Sequence[AttachedEndpoint], steps: _Steps,
+        writes: _Writes, *, first: bool,
     ) -> AttachedEndpoint:
-        """Lease, veth, addresses, route and the endpoint record of one network."""
+        """Lease, veth, addresses and route of one network; its lease and endpoint
+        keys go to ``writes``."""
         cid = spec.container_id
         self._internal[network.id] = network.internal
         self._bridges[network.id] = network.bridge_device
         with timed("netd.lease"):
-            lease = await self.networks.leases.allocate(network, lease_owner(cid),
-                                                        request.ipv4_address)
-        steps.add(lambda: self.networks.leases.release(network, lease.address))
+            lease, lease_write = await self.networks.leases.reserve(
+                network, lease_owner(cid), request.ipv4_address)
+        steps.add(lambda: self._unreserve(network.id, lease.address))
+        writes.add(lease_write, absent=True)
         mac = request.mac_address.lower() or mac_for(lease.address)
         plan = veth.Plug(
             bridge=network.bridge_device, host_name=veth.new_host_name(),
@@ -468,27 +495,20 @@ class SandboxManager:
             dns_names=dnsindex.dns_names(spec, request.aliases, network.name),
             links=tuple(request.links), interface=plan.ifname, host_interface=plan.host_name,
         )
-        key = records.endpoint_key(network.id, cid)
-        value = records.dump_endpoint(Endpoint(
+        writes.add(Put(records.endpoint_key(network.id, cid), records.dump_endpoint(Endpoint(
             container_id=cid, name=spec.container_name, endpoint_id=endpoint.endpoint_id,
             mac_address=mac, ipv4_address=f"{lease.address}/{lease.prefix_length}",
-        ))
-        # The endpoint record needs only the lease: written while the links are
-        # made rather than after them. Both are undone if either fails.
+        ))))
         steps.add(lambda: self._unplug_quiet(plan.host_name, plan.mark))
-        steps.add(lambda: self._delete_key(key))
         with timed("netd.veth_plug"):
-            await _all_or_first_error(
-                veth.plug(ns_fd, ns_sock, plan, first=first, gateway=route),
-                self.store.put(key, value),
-            )
+            await veth.plug(ns_fd, ns_sock, plan, first=first, gateway=route)
         return endpoint
+
+    async def _unreserve(self, network_id: str, address: str) -> None:
+        self.networks.leases.released(network_id, address)
 
     async def _remove_netns(self, path: Path) -> None:
         await nsfs.remove(path)
-
-    async def _delete_key(self, key: str) -> None:
-        await self.store.delete(key)
 
     async def _unplug_quiet(self, host_name: str, mark: str) -> None:
         await veth.unplug(host_name, mark)
@@ -654,20 +674,20 @@ class SandboxManager:
             if network.driver != BRIDGE:
                 raise Forbidden("container cannot be disconnected from host network or "
                                 "connected to host network")
-            steps = _Steps()
+            steps, writes = _Steps(), _Writes()
             try:
                 path = Path(sandbox.netns_path)
                 ns_fd = nsfs.open_fd(path)
                 try:
                     sock = await nsfs.netlink_socket(path)
                     endpoint = await self._attach(record.spec, request, network, ns_fd, sock,
-                                                  sandbox.endpoints, steps, first=False)
+                                                  sandbox.endpoints, steps, writes, first=False)
                 finally:
                     os.close(ns_fd)
                 sandbox = replace(sandbox, endpoints=(*sandbox.endpoints, endpoint))
                 before, record = record.sandbox, SandboxRecord(record.spec, sandbox)
                 await self._write_files(record.spec, sandbox, create=False, before=before)
-                await self._save(record)
+                await self._save(record, writes)
             except BaseException:
                 await steps.rollback()
                 raise

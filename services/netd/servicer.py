@@ -9,13 +9,18 @@ import grpc
 from dockyard.netd.v1 import netd_pb2, netd_pb2_grpc
 from services.common.grpc_errors import Context
 from services.common.grpc_server import ServiceContext
-from services.netd import convert
+from services.common.owned_keys import OwnedKeys
+from services.netd import convert, records
 from services.netd.hostinfo import read_network_info
 from services.netd.models import AttachedEndpoint
 from services.netd.networks import NetworkManager
 from services.netd.reconcile import reconcile
+from services.netd.sandbox_records import SANDBOXES
 from services.netd.sandboxes import SandboxManager
 from services.netd.settings import net_settings
+
+OWNED_PREFIXES = (records.NETWORKS, records.NAMES, records.IPAM, records.ENDPOINTS, SANDBOXES)
+"""netd's keys, answered from its memory (services/common/owned_keys.py)."""
 
 
 class NetworksServicer(netd_pb2_grpc.NetworksServicer):
@@ -140,7 +145,8 @@ class NetworksServicer(netd_pb2_grpc.NetworksServicer):
 
 
 async def register(server: grpc.aio.Server, context: ServiceContext) -> Sequence[str]:
-    manager = NetworkManager(context.store, net_settings(context.config))
+    store = OwnedKeys(context.store, OWNED_PREFIXES)
+    manager = NetworkManager(store, net_settings(context.config))
     sandboxes = SandboxManager(manager, context.paths.exec_root)
     # Before serving: the kernel matches etcd and no orphan of ours is left.
     await reconcile(manager, sandboxes)

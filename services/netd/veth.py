@@ -69,6 +69,48 @@ async def _lookup(ipr: Any, name: str) -> int | None:
     return int(found[0]) if found else None
 
 
+_BRIDGE_INDEXES: dict[str, int] = {}
+"""Bridge name → interface index, as last looked up. Each netlink answer about a
+link costs a millisecond of parsing here; a bridge lives as long as its network.
+The kernel hands out indexes in increasing order, so a stale one names no link
+(or none that takes ports) and the add fails: it is looked up again then."""
+
+
+async def _bridge_index(host: Any, name: str, *, fresh: bool) -> int:
+    if not fresh and name in _BRIDGE_INDEXES:
+        return _BRIDGE_INDEXES[name]
+    index = await _lookup(host, name)
+    if index is None:
+        _BRIDGE_INDEXES.pop(name, None)
+        raise Internal(f"bridge {name} is missing: restart netd to rebuild it")
+    _BRIDGE_INDEXES[name] = index
+    return index
+
+
+async def _add_pair(host: Any, ns_fd: int, plan: Plug) -> tuple[int, int]:
+    """Make the pair, host end up on the bridge; (host end index, container end index)."""
+    peer: dict[str, Any] = {"ifname": plan.ifname, "net_ns_fd": ns_fd, "address": plan.mac}
+    if plan.mtu:
+        peer["mtu"] = plan.mtu
+    extra = {"mtu": plan.mtu} if plan.mtu else {}
+    for fresh in (False, True):
+        bridge = await _bridge_index(host, plan.bridge, fresh=fresh)
+        try:
+            await host.link("add", ifname=plan.host_name, kind="veth", peer=peer,
+                            master=bridge, state="up", **extra)
+            break
+        except NetlinkError as exc:
+            if exc.code == errno.EEXIST:
+                raise Conflict(f"interface {plan.host_name} or {plan.ifname} already "
+                               "exists") from None
+            if fresh:
+                raise
+    # One answer names both ends: the host end's index, and the container
+    # end's (IFLA_LINK, an index in the container's namespace).
+    made = (await host.link("get", ifname=plan.host_name))[0]
+    return int(made["index"]), int(made.get("link"))
+
+
 def ns_route(sock: socket.socket) -> AsyncIPRoute:
     """An rtnetlink client over a socket opened inside a namespace (see nsfs)."""
     return AsyncIPRoute(fileno=sock.detach())
@@ -82,33 +124,14 @@ async def plug(ns_fd: int, ns_sock: socket.socket, plan: Plug, *, first: bool,
     """
     try:
         async with AsyncIPRoute() as host:
-            bridge = await _lookup(host, plan.bridge)
-            if bridge is None:
-                raise Internal(f"bridge {plan.bridge} is missing: restart netd to rebuild it")
-            peer: dict[str, Any] = {"ifname": plan.ifname, "net_ns_fd": ns_fd,
-                                    "address": plan.mac}
-            if plan.mtu:
-                peer["mtu"] = plan.mtu
-            extra = {"mtu": plan.mtu} if plan.mtu else {}
-            try:
-                await host.link("add", ifname=plan.host_name, kind="veth", peer=peer,
-                                master=bridge, **extra)
-            except NetlinkError as exc:
-                if exc.code == errno.EEXIST:
-                    raise Conflict(f"interface {plan.host_name} or {plan.ifname} already "
-                                   "exists") from None
-                raise
-            index = await _lookup(host, plan.host_name)
-            assert index is not None
+            index, eth = await _add_pair(host, ns_fd, plan)
             if plan.isolated:
                 await host.brport("set", index=index, isolated=1)
-            await host.link("set", index=index, ifalias=plan.mark, state="up")
+            await host.link("set", index=index, ifalias=plan.mark)
         async with ns_route(ns_sock) as ns:
             if first:
                 # By its fixed index: one netlink round trip less per start.
                 await ns.link("set", index=LOOPBACK_IFINDEX, state="up")
-            eth = await _lookup(ns, plan.ifname)
-            assert eth is not None
             await ns.addr("add", index=eth, address=plan.address, prefixlen=plan.prefixlen)
             await ns.link("set", index=eth, state="up")
             if gateway:
@@ -144,14 +167,16 @@ def _delete_sync(name: str, mark: str) -> bool:
     # Deleting a veth waits for an RCU grace period in the kernel (tens of ms):
     # done with a blocking client on a worker thread, never on the event loop.
     with IPRoute() as ipr:
-        found = ipr.link_lookup(ifname=name)
-        if not found:
-            return False
-        msg = ipr.link("get", index=found[0])[0]
+        try:
+            msg = ipr.link("get", ifname=name)[0]
+        except NetlinkError as exc:
+            if exc.code == errno.ENODEV:
+                return False
+            raise
         if str(msg.get("ifalias") or "") != mark:
             return False
         try:
-            ipr.link("del", index=found[0])
+            ipr.link("del", index=msg["index"])
         except NetlinkError as exc:
             if exc.code == errno.ENODEV:  # gone with its namespace meanwhile
                 return False

@@ -2,8 +2,8 @@
 
 Real runc containers on a busybox rootfs, in a temporary ``--root`` and a
 cgroup parent of their own. A started container runs its process and runc
-itself sees it running; a forgotten one is no longer listed by runc and no
-cgroup directory of it is left in any hierarchy. Containers that runc must
+itself sees it running; a forgotten one is no longer listed by runc and its
+cgroup directories are left to cgroupd, their owner. Containers that runc must
 handle itself (still running, sharing the host's PID namespace, an init that
 died before its start) are left to it, and :class:`Runc` still gets its answer.
 """
@@ -102,6 +102,12 @@ def wait_gone(pid: int) -> None:
         time.sleep(0.01)
 
 
+def cgroup2_mounts() -> list[Path]:
+    found = subprocess.run(["findmnt", "-rn", "-t", "cgroup2", "-o", "TARGET"],
+                           capture_output=True, text=True, check=False).stdout
+    return [Path(line) for line in found.split()]
+
+
 def cgroup_dirs(cgroup_parent: str, name: str) -> list[Path]:
     return [h / cgroup_parent / name for h in [CGROUP_ROOT, *CGROUP_ROOT.iterdir()]
             if (h / cgroup_parent / name).exists()]
@@ -151,7 +157,7 @@ def test_a_created_container_whose_init_died_is_refused_by_runc(
     assert "stopped" in raised.value.message  # runc's own words
     asyncio.run(runc.delete(name))
     assert name not in listed(runc)
-    assert cgroup_dirs(cgroup_parent, name) == []
+    assert cgroup_dirs(cgroup_parent, name)  # cgroupd's to remove
 
 
 def test_a_container_runc_does_not_know_cannot_be_started(runc: Runc) -> None:
@@ -160,18 +166,22 @@ def test_a_container_runc_does_not_know_cannot_be_started(runc: Runc) -> None:
     assert "does not exist" in raised.value.message
 
 
-def test_an_exited_container_is_forgotten_with_its_cgroup(
+def test_an_exited_container_is_forgotten_and_its_cgroup_left_to_cgroupd(
     runc: Runc, bundle: Path, cgroup_parent: str
 ) -> None:
     name, pid = run_detached(runc, bundle, cgroup_parent, ["true"])
-    assert cgroup_dirs(cgroup_parent, name)  # runc made them
+    made = cgroup_dirs(cgroup_parent, name)
+    assert made  # runc made them (in Dockyard, cgroupd has, with the limits)
     wait_gone(pid)
 
     assert forget_stopped(runc.root / name)
 
     assert name not in listed(runc)
     assert not (runc.root / name).exists()
-    assert cgroup_dirs(cgroup_parent, name) == []
+    # cgroupd's stay; on a hybrid host, the cgroup2 one only runc makes goes.
+    hybrid_unified = [h for h in cgroup2_mounts() if h != CGROUP_ROOT]
+    assert cgroup_dirs(cgroup_parent, name) == [
+        d for d in made if not any(d.is_relative_to(h) for h in hybrid_unified)]
 
 
 def test_a_running_container_is_left_to_runc(
