@@ -477,7 +477,7 @@ class SandboxManager:
         with timed("netd.lease"):
             lease, lease_write = await self.networks.leases.reserve(
                 network, lease_owner(cid), request.ipv4_address)
-        steps.add(lambda: self._unreserve(network.id, lease.address))
+        steps.add(lambda: self._unreserve(network.id, lease.address, writes))
         writes.add(lease_write, absent=True)
         mac = request.mac_address.lower() or mac_for(lease.address)
         plan = veth.Plug(
@@ -504,8 +504,9 @@ class SandboxManager:
             await veth.plug(ns_fd, ns_sock, plan, first=first, gateway=route)
         return endpoint
 
-    async def _unreserve(self, network_id: str, address: str) -> None:
-        self.networks.leases.released(network_id, address)
+    async def _unreserve(self, network_id: str, address: str, writes: _Writes) -> None:
+        if not writes.refused:  # else the address is someone else's: it stays taken
+            self.networks.leases.released(network_id, address)
 
     async def _remove_netns(self, path: Path) -> None:
         await nsfs.remove(path)
