@@ -40,6 +40,7 @@ from gateway.versioning import compare
 from services.common.config import DaemonConfig
 from services.common.errors import Conflict, InvalidArgument, NotFound
 from services.common.timing import timed
+from services.imaged.models import ImageDetails
 
 log = logging.getLogger(__name__)
 
@@ -120,32 +121,53 @@ async def _create(
     if not config.get("Hostname"):
         hostname = default_hostname(record.id, host_config["NetworkMode"])
         record = replace(record, config={**config, "Hostname": hostname})
-    with timed("gateway.create_reserve"):
-        record = await _reserve(containers, record, request.name)
+    # Marked before the record exists: a catch-up that reads it half-made must
+    # know it is being made (see watcher.py).
+    containers.in_making.add(record.id)
+    try:
+        with timed("gateway.create_reserve"):
+            record = await _reserve(containers, record, request.name)
+        return await _make(backends, daemon, containers, record, image, config, host_config)
+    finally:
+        containers.in_making.discard(record.id)
+
+
+async def _make(
+    backends: Backends, daemon: DaemonConfig, containers: ContainerStore,
+    record: ContainerRecord, image: ImageDetails, config: dict[str, Any],
+    host_config: dict[str, Any],
+) -> str:
+    """The reserved record's snapshot and volumes, then the record completed."""
     try:
         snapshot = await backends.images.prepare_snapshot(record.id, image.id)
     except BaseException:
         await _forget(containers, record.id)
         raise
+    anonymous: tuple[dict[str, Any], ...] = ()
     try:
-        anonymous: tuple[dict[str, Any], ...] = ()
         if backends.volumes is not None:
             anonymous = await hold_volumes(record.id, config, host_config, backends.volumes,
                                            daemon.data_root)
-        try:
-            with timed("gateway.create_record"):
-                await containers.update(record.id, lambda r: replace(
-                    r, rootfs=str(snapshot.rootfs), mounts=r.mounts + anonymous,
-                    graph_driver_data=graph_driver_data(snapshot.rootfs, image.graph_driver),
-                ))
-        except BaseException:
-            if backends.volumes is not None:
-                await _give_back_volumes(backends.volumes, record, anonymous)
-            raise
     except BaseException:
         with contextlib.suppress(Exception):
             await backends.images.remove_snapshot(record.id)
         await _forget(containers, record.id)
+        raise
+    try:
+        with timed("gateway.create_record"):
+            await containers.update(record.id, lambda r: replace(
+                r, rootfs=str(snapshot.rootfs), mounts=r.mounts + anonymous,
+                graph_driver_data=graph_driver_data(snapshot.rootfs, image.graph_driver),
+            ))
+    except BaseException:
+        # The update may have landed all the same (etcd gone mid-call): what the
+        # record may point at is given back only once the record is gone, else
+        # it stays whole for `docker rm` (or the watcher's catch-up) to remove.
+        if await _forget(containers, record.id):
+            if backends.volumes is not None:
+                await _give_back_volumes(backends.volumes, record, anonymous)
+            with contextlib.suppress(Exception):
+                await backends.images.remove_snapshot(record.id)
         raise
     return record.id
 
@@ -209,12 +231,17 @@ async def _reserve(
     return named
 
 
-async def _forget(containers: ContainerStore, container_id: str) -> None:
-    """Undo the record and its name; logged, never raised, so the first error is reported."""
+async def _forget(containers: ContainerStore, container_id: str) -> bool:
+    """Undo the record and its name; whether it is gone. Logged, never raised, so the
+    first error is reported."""
     try:
         await asyncio.shield(containers.delete(container_id))
+    except NotFound:
+        pass
     except Exception:
         log.exception("could not remove the record of failed create %s", container_id)
+        return False
+    return True
 
 
 def graph_driver_data(rootfs: Path, image_data: Mapping[str, str]) -> dict[str, str]:

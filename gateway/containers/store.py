@@ -85,6 +85,9 @@ class ContainerStore:
         # Decoded records by key, valid while the key's mod_revision is unchanged:
         # `docker ps` of hundreds of containers then decodes only what changed.
         self._decoded: dict[str, tuple[int, ContainerRecord]] = {}
+        self.in_making: set[str] = set()
+        """IDs of the records a create of this gateway is still making (no root
+        filesystem yet): the others without one are left by a create cut short."""
 
     def _decode(self, entry: Entry) -> ContainerRecord:
         cached = self._decoded.get(entry.key)

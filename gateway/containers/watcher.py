@@ -11,13 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from gateway.containers.lifecycle import ContainerLifecycle
 from gateway.containers.records import CONTAINERS, ContainerRecord
-from gateway.containers.times import parse_rfc3339
 from gateway.events.containers import emit_for, report_exit
 from gateway.store_mirror import announce_change
 from services.cgroupd.records import PREFIX as CGROUPS
@@ -58,7 +56,6 @@ class RuntimeWatcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
         self._restarting: set[str] = set()
-        self._started = time.time()
         self.ready = asyncio.Event()
 
     def start(self) -> None:
@@ -77,18 +74,33 @@ class RuntimeWatcher:
             await asyncio.wait(tasks, timeout=CLOSE_SECONDS)
 
     async def _follow(self, prefix: str, handle: Any) -> None:
+        resumed = False
         while True:
             try:
                 async with self._store.watch_prefix(prefix) as events:
                     if prefix == RUNTIME_PREFIX:
                         self.ready.set()
+                        if resumed:
+                            # Exits while the watch was down (etcd restarting) went
+                            # unseen, and releases tried meanwhile failed with etcd:
+                            # settled now as at the gateway's start.
+                            self._spawn(self._catch_up_again())
                     async for event in events:
                         handle(event)
             except asyncio.CancelledError:
                 raise
             except Exception as e:
                 log.warning("watch of %s ended: %s", prefix, e)
+            resumed = True
             await asyncio.sleep(RETRY_SECONDS)
+
+    async def _catch_up_again(self) -> None:
+        try:
+            await self.catch_up()
+        except DockyardError as e:
+            log.warning("settling after the watch came back failed: %s", e.message)
+        except Exception:
+            log.exception("settling after the watch came back failed")
 
     # ---- events ------------------------------------------------------------------------
 
@@ -202,24 +214,26 @@ class RuntimeWatcher:
         containers that stopped meanwhile give back their sandbox and cgroup
         (also those of a start cut short by a gateway killed half-way, which
         its record may not mention yet), ``--rm`` ones are removed, and records
-        of a create cut short (no root filesystem yet, and made before this
-        gateway started: those are no create of this gateway's in flight) are
-        removed. Returns once those are done (or after :data:`CATCH_UP_SECONDS`),
-        so a container the start-up pass starts next does not race the release
-        of what its last run held.
+        of a create cut short (no root filesystem, and no create of this
+        gateway's still making them) are removed. Run again whenever the watch
+        comes back after etcd was away. Returns once those are done (or after
+        :data:`CATCH_UP_SECONDS`), so a container the start-up pass starts next
+        does not race the release of what its last run held.
         """
         await self.ready.wait()
         lifecycle = self._lifecycle
-        records = await lifecycle.records.list()
+        # Records last: every container that holds something by then has its
+        # record in the list (a catch-up may run while containers are made).
         states = {s.container_id: s for s in await self._runtime_states()}
         holders = set()
         for prefix in (SANDBOXES, CGROUPS):
             holders |= {str(e.key).rpartition("/")[2] for e in await self._store.get_prefix(prefix)}
+        records = await lifecycle.records.list()
         known = {r.id for r in records}
         settling: list[asyncio.Task[None]] = []
         for record in records:
             state = states.get(record.id)
-            if not record.rootfs and (parse_rfc3339(record.created) or 0.0) < self._started:
+            if not record.rootfs and record.id not in lifecycle.records.in_making:
                 settling.append(self._spawn(self._forget_half_made(record.id)))
             elif (state is None or state.status in (EXITED, CREATED)) and (
                 record.id in holders
@@ -244,6 +258,14 @@ class RuntimeWatcher:
         return found
 
     async def _forget_half_made(self, container_id: str) -> None:
+        lifecycle = self._lifecycle
+        async with lifecycle.lock(container_id):
+            # Read again: the list it was found in may be older than its create's end.
+            if container_id in lifecycle.records.in_making:
+                return
+            with contextlib.suppress(NotFound):
+                if (await lifecycle.records.get(container_id)).rootfs:
+                    return
         log.warning("removing container %s left half-created", container_id[:12])
         try:
             await self._lifecycle.remove(container_id, force=True)

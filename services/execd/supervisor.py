@@ -22,8 +22,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from services.common.errors import Conflict, Internal, InvalidArgument, NotFound, NotModified
-from services.common.etcd_store import Store
+from services.common.errors import (
+    Conflict,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    NotModified,
+    Unavailable,
+)
+from services.common.etcd_store import Store, unavailable_from
 from services.common.timing import timed
 from services.execd import conmon, layout, leftovers, restart
 from services.execd.attach import AttachConnection
@@ -47,6 +54,11 @@ from services.execd.signals import parse_signal
 from services.execd.startspec import StartSpec
 
 log = logging.getLogger(__name__)
+
+SAVE_RETRY_SECONDS = 0.1
+SAVE_RETRY_MAX_SECONDS = 2.0
+"""Back-off of an exit's record while etcd is out of reach (0.1 s doubling to 2 s)."""
+
 T = TypeVar("T")
 
 DEFAULT_STOP_TIMEOUT = 10
@@ -307,6 +319,25 @@ class Supervisor:
         await self._store.put(runtime_key(state.container_id), encode_state(state))
         return state
 
+    async def _save_until_stored(self, state: RuntimeState) -> None:
+        """:meth:`_save`, tried again while etcd is out of reach.
+
+        An exit must reach its record: the process is gone, and nobody else
+        would tell (while etcd restarts, execd itself keeps running, so no
+        recover() finds the exit file later).
+        """
+        delay = SAVE_RETRY_SECONDS
+        while True:
+            try:
+                await self._save(state)
+                return
+            except Exception as error:
+                if not isinstance(error, Unavailable) and unavailable_from(error) is None:
+                    raise
+                log.warning("recording %s waits for etcd: %s", state.container_id[:12], error)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, SAVE_RETRY_MAX_SECONDS)
+
     def is_running(self, container_id: str) -> bool:
         state = self._states.get(container_id)
         return state is not None and state.status in (RUNNING, PAUSED)
@@ -395,12 +426,22 @@ class Supervisor:
                                      finished_at=now_rfc3339()))
             raise error from None
         self._rotator.watch(container_id, log_path, rotation, bundle)
-        with timed("execd.save"):
-            return await self._save(replace(
-                base, status=RUNNING, pid=pid, exit_code=0, error="", oom_killed=False,
-                started_at=now_rfc3339(), finished_at=base.finished_at,
-                next_exit_not_restarted=False,
-            ))
+        try:
+            with timed("execd.save"):
+                return await self._save(replace(
+                    base, status=RUNNING, pid=pid, exit_code=0, error="", oom_killed=False,
+                    started_at=now_rfc3339(), finished_at=base.finished_at,
+                    next_exit_not_restarted=False,
+                ))
+        except Exception:
+            # A start whose record etcd did not take (it is away) did not happen:
+            # the gateway, told it failed, gives back what the container holds,
+            # so its process goes too, and memory says again what etcd holds.
+            self._states[container_id] = base
+            self._runs.pop(container_id, None)
+            self._rotator.forget(container_id)
+            await self._discard(container_id)
+            raise
 
     def _rotation_policy(self, spec: StartSpec) -> RotationPolicy:
         """The container's max-size/max-file (its LogConfig holds the daemon's log-opts)."""
@@ -692,10 +733,10 @@ class Supervisor:
         if not stopping and policy.should_restart(code, state.restart_count, state.stopped_by_user):
             delay = restart.next_delay(self._restart_delay.get(container_id, 0.0), seconds_up)
             self._restart_delay[container_id] = delay
-            await self._save(replace(exited, status=RESTARTING))
+            await self._save_until_stored(replace(exited, status=RESTARTING))
             self._schedule_restart(container_id, delay)
         else:
-            await self._save(exited)
+            await self._save_until_stored(exited)
         if run is not None:
             run.exited.set()
 
