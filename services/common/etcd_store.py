@@ -205,9 +205,9 @@ class Store:
         etcd refuses transactions of more than 128 operations (``--max-txn-ops``).
         """
         tx = self.client.transactions
-        await traced("etcd", "put_all " + ",".join(k for k, _ in pairs), self.client.transaction(
-            compare=[], success=[tx.put(_full(k), v, lease=lease) for k, v in pairs], failure=[]
-        ))
+        success = [tx.put(_full(k), v, lease=lease) for k, v in pairs]
+        await traced("etcd", lambda: "put_all " + ",".join(k for k, _ in pairs),
+                     self.client.transaction(compare=[], success=success, failure=[]))
 
     async def delete(self, key: str) -> bool:
         """Delete ``key``; True when it existed."""
@@ -249,7 +249,7 @@ class Store:
             for w in writes
         ]
         succeeded, responses = await traced(
-            "etcd", "commit " + ",".join(w.key for w in writes),
+            "etcd", lambda: "commit " + ",".join(w.key for w in writes),
             self.client.transaction(compare=compare, success=success, failure=[]),
         )
         if not succeeded:

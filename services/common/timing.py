@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
 from prometheus_client import Histogram
@@ -43,15 +43,20 @@ def tracing() -> bool:
     return _TRACE_FD is not None
 
 
-async def traced(kind: str, name: str, call: Awaitable[T]) -> T:
-    """Await ``call``, written down as a span when tracing is on."""
+async def traced(kind: str, name: str | Callable[[], str], call: Awaitable[T]) -> T:
+    """Await ``call``, written down as a span when tracing is on.
+
+    ``name`` may be a function making it: called only when tracing, so a name
+    that costs something to make costs nothing on a hot path otherwise.
+    """
     if _TRACE_FD is None:
         return await call
     started = time.perf_counter()
     try:
         return await call
     finally:
-        trace(kind, name, started, time.perf_counter() - started)
+        trace(kind, name if isinstance(name, str) else name(), started,
+              time.perf_counter() - started)
 
 
 def trace(kind: str, name: str, started: float, elapsed: float) -> None:

@@ -6,7 +6,6 @@ Each test that changes a cluster (kills, restarts, stops) gets its own from
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -20,10 +19,10 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.common.etcd_store import Store
 from services.common.paths import SERVICE_NAMES
 from tests.conftest import MakeCluster
 from tests.support.cluster import COMPONENTS, LAUNCHER, Cluster
+from tests.support.cluster_etcd import etcd_endpoints, etcd_get, etcd_put
 
 pytestmark = pytest.mark.root
 
@@ -51,37 +50,6 @@ def pings(cluster: Cluster) -> bool:
         return False
     finally:
         client.close()
-
-
-def etcd_endpoints(cluster: Cluster) -> list[str]:
-    return list(cluster.state()["etcd_endpoints"])
-
-
-async def _etcd_put(endpoints: list[str], key: str, value: bytes) -> None:
-    store = Store(endpoints)
-    await store.connect()
-    try:
-        await store.put(key, value)
-    finally:
-        await store.close()
-
-
-async def _etcd_get(endpoints: list[str], key: str) -> bytes | None:
-    store = Store(endpoints)
-    await store.connect()
-    try:
-        entry = await store.get(key)
-        return entry.value if entry is not None else None
-    finally:
-        await store.close()
-
-
-def etcd_put(cluster: Cluster, key: str, value: bytes) -> None:
-    asyncio.run(_etcd_put(etcd_endpoints(cluster), key, value))
-
-
-def etcd_get(cluster: Cluster, key: str) -> bytes | None:
-    return asyncio.run(_etcd_get(etcd_endpoints(cluster), key))
 
 
 def pid_alive(pid: int) -> bool:

@@ -29,12 +29,12 @@ from typing import Any, TypeVar
 import pytest
 
 from services.common.errors import Conflict, Forbidden, InvalidArgument, NotFound
-from services.common.etcd_store import Store
 from services.common.grpc_client import open_channel
 from services.netd.client import NetworksClient
 from services.netd.models import EndpointRequest, PortBinding, Sandbox, SandboxSpec
 from services.netd.settings import cluster_tag
 from tests.support.cluster import Cluster, start_cluster
+from tests.support.cluster_etcd import etcd_get, etcd_put
 from tests.support.netclean import owned_links
 
 pytestmark = pytest.mark.root
@@ -437,7 +437,7 @@ def test_an_address_leased_behind_netds_back_refuses_the_start_and_leaves_nothin
     made.sandbox(name)  # .2; netd now holds the network's leases in memory
     network_id = json.loads(net_cluster.docker("network", "inspect", name).stdout)[0]["Id"]
     squatted = f"ipam/{network_id}/10.218.0.3"
-    asyncio.run(etcd_put(net_cluster, squatted, b'{"owner": "someone else", "v": 1}'))
+    etcd_put(net_cluster, squatted, b'{"owner": "someone else", "v": 1}')
     before = {p.name for p in (net_cluster.exec_root / "netns").iterdir()}
     links_before = owned_links(prefix_of(net_cluster))
 
@@ -449,28 +449,9 @@ def test_an_address_leased_behind_netds_back_refuses_the_start_and_leaves_nothin
         run(net_cluster, lambda c: c.get_sandbox(refused.container_id))
     assert {p.name for p in (net_cluster.exec_root / "netns").iterdir()} == before
     assert owned_links(prefix_of(net_cluster)) == links_before
-    assert asyncio.run(etcd_get(net_cluster, squatted)) == b'{"owner": "someone else", "v": 1}'
+    assert etcd_get(net_cluster, squatted) == b'{"owner": "someone else", "v": 1}'
     # The squatted address stays out of use; the next start gets the one after it.
     assert made.sandbox(name).endpoints[0].ip_address == "10.218.0.4"
-
-
-async def etcd_put(cluster: Cluster, key: str, value: bytes) -> None:
-    store = Store(list(cluster.state()["etcd_endpoints"]))
-    await store.connect()
-    try:
-        await store.put(key, value)
-    finally:
-        await store.close()
-
-
-async def etcd_get(cluster: Cluster, key: str) -> bytes | None:
-    store = Store(list(cluster.state()["etcd_endpoints"]))
-    await store.connect()
-    try:
-        entry = await store.get(key)
-        return entry.value if entry is not None else None
-    finally:
-        await store.close()
 
 
 def spec(network_mode: str, **kwargs: Any) -> SandboxSpec:
