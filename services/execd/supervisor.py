@@ -258,6 +258,8 @@ class Supervisor:
         """Rewrite a stopped container's record: the gateway, which follows these
         records, then gives back what the failed start held."""
         state = self._states.get(container_id)
+        if state is None and not self._paths.bundle(container_id).exists():
+            return  # removed meanwhile (its files went with it): no record to bring back
         if state is None or state.status in (CREATED, EXITED):
             await self._save(state or RuntimeState(container_id=container_id))
 
